@@ -1,0 +1,180 @@
+package conf
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is a fully validated and resolved tether configuration.
+type Config struct {
+	// File is the path the configuration was loaded from, as given to
+	// [Load] or [Parse].
+	File string
+	// DrainTimeout is how long in-flight tunnels may keep running after
+	// SIGINT/SIGTERM stopped the listeners. Default 30s; 0 closes tunnels
+	// immediately.
+	DrainTimeout time.Duration
+	// Listeners in file order; never empty in a valid Config.
+	Listeners []*Listener
+	// Upstreams by name; every Listener.Upstream is a key of this map.
+	Upstreams map[string]*Upstream
+}
+
+// Listener is one [[listeners]] entry.
+type Listener struct {
+	// Name is unique among listeners and never empty.
+	Name string
+	// Listen is the listen address exactly as written.
+	Listen string
+	// Addr is Listen parsed; it is always an IP literal with a non-zero port.
+	Addr netip.AddrPort
+	// IPv6Only sets IPV6_V6ONLY on an IPv6 listener (default true, like
+	// nginx). It is ignored for IPv4 addresses.
+	IPv6Only bool
+	// Upstream names the [Upstream] connections are forwarded to; it always
+	// exists in Config.Upstreams.
+	Upstream string
+	// Preamble selects how the request head is inspected (default
+	// [PreambleHTTP]).
+	Preamble PreambleMode
+	// MaxPreamble is the number of request-head bytes that may be peeked
+	// (default 32768, range 1024..1048576).
+	MaxPreamble int
+	// TLS is the certificate to terminate TLS with; nil means a plain TCP
+	// listener.
+	TLS *TLS
+	// Timeouts are fully resolved: built-in defaults, then [timeouts], then
+	// [listeners.timeouts].
+	Timeouts Timeouts
+	// Line is the line of the listener's [[listeners]] header (or of its
+	// inline table).
+	Line int
+}
+
+// PreambleMode says what a listener expects before it picks a backend.
+type PreambleMode string
+
+// Preamble modes.
+const (
+	// PreambleHTTP peeks an HTTP/1.1 request head (any method).
+	PreambleHTTP PreambleMode = "http"
+	// PreambleWebSocket peeks an HTTP/1.1 request head that must be a
+	// WebSocket upgrade.
+	PreambleWebSocket PreambleMode = "websocket"
+	// PreambleNone forwards bytes without looking at them.
+	PreambleNone PreambleMode = "none"
+)
+
+// TLS holds the files to terminate TLS with.
+type TLS struct {
+	// Cert and Key are paths to PEM files. Relative paths in the file are
+	// resolved against the configuration file's directory and made
+	// absolute; both existed and were readable when the file was parsed.
+	Cert, Key string
+}
+
+// Timeouts bounds each phase of a connection. In a parsed [Config] every
+// field is greater than zero.
+type Timeouts struct {
+	// Handshake bounds the TLS handshake.
+	Handshake time.Duration
+	// Preamble bounds the arrival of the HTTP request head (after TLS).
+	Preamble time.Duration
+	// Connect bounds each backend connect attempt.
+	Connect time.Duration
+	// Idle closes a tunnel after no bytes flowed either way for this long.
+	Idle time.Duration
+	// HalfClose is how long the other side may keep sending after one side
+	// closed its write half. Defaults to Idle.
+	HalfClose time.Duration
+}
+
+// DefaultTimeouts returns the built-in defaults: handshake 10s, preamble
+// 10s, connect 5s, idle 1h, half_close 1h.
+//
+// The idle default is deliberately long: nginx's proxy_timeout of 10m and
+// the 60s that HAProxy users commonly set cut quiet WebSockets.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{
+		Handshake: 10 * time.Second,
+		Preamble:  10 * time.Second,
+		Connect:   5 * time.Second,
+		Idle:      time.Hour,
+		HalfClose: time.Hour,
+	}
+}
+
+// Upstream is one [upstreams.NAME] table: a group of backend servers.
+type Upstream struct {
+	// Name is the table name (the NAME in [upstreams.NAME]).
+	Name string
+	// Balance is the balancing method (default [BalanceHashConsistent]).
+	Balance Balance
+	// Servers in file order; in a valid Config at least one is not a
+	// backup, server names are unique, and the weights of the non-backup
+	// servers sum to at most 65536.
+	Servers []Server
+	// ProxyProtocol selects the PROXY protocol header sent to backends;
+	// [ProxyOff] (the zero value) sends none.
+	ProxyProtocol ProxyProtocol
+	// Line is the line of the [upstreams.NAME] header (or of the key that
+	// first defined it).
+	Line int
+}
+
+// Balance is a balancing method keyed on the client address.
+type Balance string
+
+// Balancing methods.
+const (
+	// BalanceHashConsistent is nginx `hash $remote_addr consistent;`
+	// (ketama-style ring, src/stream/ngx_stream_upstream_hash_module.c).
+	BalanceHashConsistent Balance = "hash-consistent"
+	// BalanceHash is nginx `hash $remote_addr;` (weighted modulo hash).
+	BalanceHash Balance = "hash"
+)
+
+// ProxyProtocol is the PROXY protocol version sent to backends.
+type ProxyProtocol string
+
+// PROXY protocol versions.
+const (
+	// ProxyOff sends no PROXY protocol header.
+	ProxyOff ProxyProtocol = ""
+	// ProxyV1 sends the human-readable v1 header.
+	ProxyV1 ProxyProtocol = "v1"
+	// ProxyV2 sends the binary v2 header.
+	ProxyV2 ProxyProtocol = "v2"
+)
+
+// Server is one backend, parsed from an nginx `server` line by
+// [ParseServer].
+type Server struct {
+	// Name is the address text exactly as written, e.g. "localhost:3002";
+	// it is the server's identity on the hash ring.
+	Name string
+	// Host is an IP literal without brackets ("::1", "127.0.0.1") or a DNS
+	// name ("localhost"); names are resolved when connecting, never here.
+	Host string
+	// Port is in 1..65535.
+	Port uint16
+	// Weight is 1..65536 (default 1).
+	Weight int
+	// MaxFails is the number of failed attempts within FailTimeout that
+	// mark the server unavailable for FailTimeout (default 1); 0 disables
+	// failure accounting.
+	MaxFails int
+	// FailTimeout is the failure window and the time a failed server stays
+	// unavailable (default 10s).
+	FailTimeout time.Duration
+	// MaxConns limits concurrent connections to the server; 0 is unlimited.
+	MaxConns int
+	// Down marks the server permanently unavailable.
+	Down bool
+	// Backup marks a backup server: it is not on the hash ring and is only
+	// used by nginx's round-robin fallback once no primary server is left
+	// (nginx accepts `backup` in a hash upstream when the server lines
+	// precede the hash directive). An upstream needs at least one server
+	// that is not a backup.
+	Backup bool
+}

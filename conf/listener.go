@@ -1,0 +1,186 @@
+package conf
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Listener defaults and limits.
+const (
+	defaultMaxPreamble = 32768
+	minMaxPreamble     = 1024
+	maxMaxPreamble     = 1 << 20
+)
+
+// listeners decodes the [[listeners]] array.
+func (p *parser) listeners(at keyPath, v any, cfg *Config, global timeoutLayer) {
+	var elems []any
+	switch v := v.(type) {
+	case []map[string]any:
+		for _, m := range v {
+			elems = append(elems, m)
+		}
+	case []any:
+		elems = v
+	case map[string]any:
+		p.errorf(at, "expected an array of tables, got a table: write [[listeners]] with double brackets")
+		return
+	default:
+		p.errorf(at, "expected an array of tables ([[listeners]]), got %s", describe(v))
+		return
+	}
+	if len(elems) == 0 {
+		p.errorf(at, "no listeners defined (add a [[listeners]] table)")
+	}
+	for i, e := range elems {
+		m, ok := e.(map[string]any)
+		if !ok {
+			p.errorf(at.index(i), "expected a table (a [[listeners]] entry), got %s", describe(e))
+			continue
+		}
+		cfg.Listeners = append(cfg.Listeners, p.listener(at.index(i), m, global))
+	}
+}
+
+// listener decodes one [[listeners]] entry. It always returns a Listener
+// (partially filled when there are problems) so that cross checks can
+// still run.
+func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Listener {
+	l := &Listener{
+		IPv6Only:    true,
+		Preamble:    PreambleHTTP,
+		MaxPreamble: defaultMaxPreamble,
+		Timeouts:    global.t,
+		Line:        p.lines.line(at),
+	}
+	p.checkKeys(at, m, listenerKeys, "in [[listeners]]")
+	l.Name, _ = p.requiredString(at, m, "name")
+	if s, ok := p.requiredString(at, m, "listen"); ok {
+		l.Listen = s
+		addr, err := parseListenAddr(s)
+		if err != nil {
+			p.errorf(at.key("listen"), "invalid address %q: %v", s, err)
+		}
+		l.Addr = addr
+	}
+	l.Upstream, _ = p.requiredString(at, m, "upstream")
+	if v, ok := m["preamble"]; ok {
+		if s, ok := p.enum(at.key("preamble"), v, string(PreambleHTTP), string(PreambleWebSocket), string(PreambleNone)); ok {
+			l.Preamble = PreambleMode(s)
+		}
+	}
+	if v, ok := m["max_preamble"]; ok {
+		n, ok := v.(int64)
+		switch {
+		case !ok:
+			p.errorf(at.key("max_preamble"), "expected an integer (bytes), got %s", describe(v))
+		case n < minMaxPreamble || n > maxMaxPreamble:
+			p.errorf(at.key("max_preamble"), "%d out of range %d-%d", n, minMaxPreamble, maxMaxPreamble)
+		default:
+			l.MaxPreamble = int(n)
+		}
+	}
+	if v, ok := m["ipv6only"]; ok {
+		if b, ok := v.(bool); ok {
+			l.IPv6Only = b
+		} else {
+			p.errorf(at.key("ipv6only"), "expected a boolean, got %s", describe(v))
+		}
+	}
+	if v, ok := m["tls"]; ok {
+		if tm, ok := p.table(at.key("tls"), v, "[listeners.tls]"); ok {
+			l.TLS = p.tls(at.key("tls"), tm)
+		}
+	}
+	if v, ok := m["timeouts"]; ok {
+		if tm, ok := p.table(at.key("timeouts"), v, "[listeners.timeouts]"); ok {
+			l.Timeouts = p.timeouts(at.key("timeouts"), tm, global).t
+		}
+	}
+	return l
+}
+
+func (p *parser) tls(at keyPath, m map[string]any) *TLS {
+	p.checkKeys(at, m, tlsKeys, "in [listeners.tls]")
+	t := &TLS{}
+	if s, ok := p.requiredString(at, m, "cert"); ok {
+		t.Cert = p.resolveFile(at.key("cert"), s, "certificate")
+	}
+	if s, ok := p.requiredString(at, m, "key"); ok {
+		t.Key = p.resolveFile(at.key("key"), s, "key")
+	}
+	return t
+}
+
+// crossCheck runs the checks that span listeners and upstreams: unique
+// names, bindable addresses, existing upstreams.
+func (p *parser) crossCheck(at keyPath, cfg *Config) {
+	names := map[string]int{}
+	for i, l := range cfg.Listeners {
+		lat := at.index(i)
+		if l.Name != "" {
+			if j, dup := names[l.Name]; dup {
+				p.errorf(lat.key("name"), "duplicate listener name %q (also listeners[%d] at line %d)", l.Name, j, cfg.Listeners[j].Line)
+			} else {
+				names[l.Name] = i
+			}
+		}
+		for j, prev := range cfg.Listeners[:i] {
+			if dup, why := listenConflict(prev, l); dup {
+				p.errorf(lat.key("listen"), "duplicate listen address %q: already used by listeners[%d] %q (line %d)", l.Listen, j, prev.Name, prev.Line)
+				break
+			} else if why != "" {
+				p.errorf(lat.key("listen"), "%q cannot be bound next to listeners[%d] %q (%q, line %d): %s", l.Listen, j, prev.Name, prev.Listen, prev.Line, why)
+				break
+			}
+		}
+		if l.Upstream != "" {
+			if _, ok := cfg.Upstreams[l.Upstream]; !ok {
+				p.errorf(lat.key("upstream"), "%s", unknownUpstream(l.Upstream, cfg.Upstreams))
+			}
+		}
+	}
+}
+
+func unknownUpstream(name string, ups map[string]*Upstream) string {
+	if len(ups) == 0 {
+		return fmt.Sprintf("unknown upstream %q: no upstreams are defined (add an [upstreams.%s] table)", name, toml.Key{name})
+	}
+	defined := make([]string, 0, len(ups))
+	for n := range ups {
+		defined = append(defined, n)
+	}
+	sort.Strings(defined)
+	msg := fmt.Sprintf("unknown upstream %q", name)
+	if s := suggest(name, defined); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	for i, n := range defined {
+		defined[i] = fmt.Sprintf("%q", n)
+	}
+	return msg + "; defined: " + strings.Join(defined, ", ")
+}
+
+// listenConflict reports whether b cannot be bound next to a: the same
+// address, or an overlap on Linux, where a wildcard address and a specific
+// address of the same family and port cannot both be bound (EADDRINUSE),
+// and an IPv6 wildcard with ipv6only = false also covers every IPv4
+// address. reason is empty when there is no conflict.
+func listenConflict(a, b *Listener) (dup bool, reason string) {
+	if !a.Addr.IsValid() || !b.Addr.IsValid() || a.Addr.Port() != b.Addr.Port() {
+		return false, ""
+	}
+	x, y := a.Addr.Addr(), b.Addr.Addr()
+	switch {
+	case x == y:
+		return true, "same address"
+	case x.Is4() == y.Is4() && (x.IsUnspecified() || y.IsUnspecified()):
+		return false, "a wildcard address overlaps every address of its family on the same port"
+	case x.Is4() && y.IsUnspecified() && !b.IPv6Only, y.Is4() && x.IsUnspecified() && !a.IPv6Only:
+		return false, "an IPv6 wildcard with ipv6only = false also covers IPv4"
+	}
+	return false, ""
+}

@@ -1,0 +1,230 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// maxWeight bounds weight= and the summed weight of an upstream's
+// non-backup servers. nginx only requires weight >= 1, but the consistent
+// hash ring holds 160 points per unit of weight
+// (ngx_stream_upstream_update_chash), and package hashing rejects totals
+// above 65536.
+const maxWeight = 1 << 16
+
+// Server defaults, as in ngx_stream_upstream_server
+// (src/stream/ngx_stream_upstream.c).
+const (
+	defaultWeight      = 1
+	defaultMaxFails    = 1
+	defaultFailTimeout = 10 * time.Second
+)
+
+// serverParams lists the parameters ParseServer understands, for messages.
+const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, down, backup"
+
+// ParseServer parses one nginx stream `server` line (without the leading
+// "server" keyword, though it is tolerated, as is a trailing ";"):
+//
+//	ADDRESS [weight=N] [max_fails=N] [fail_timeout=TIME] [max_conns=N] [down] [backup]
+//
+// following ngx_stream_upstream_server (src/stream/ngx_stream_upstream.c):
+// ADDRESS is host:port or [ipv6]:port with a mandatory port in 1..65535;
+// the host is an IP literal or a DNS name (never resolved here); unix:
+// addresses are not supported. N is a non-negative decimal integer
+// (ngx_atoi: digits only); weight must be 1..65536; max_fails=0 disables
+// failure accounting; max_conns=0 means unlimited; TIME uses nginx time
+// syntax in seconds (ngx_parse_time with is_sec: "30", "30s", "1m30s";
+// no "ms"). Defaults: weight=1 max_fails=1 fail_timeout=10s.
+//
+// Unlike nginx, a parameter given twice is an error rather than silently
+// using the last one. Server.Name is the address exactly as written.
+//
+// The error names every wrong part (address and parameters) and why;
+// errors.Unwrap on it yields the individual errors.
+func ParseServer(s string) (Server, error) {
+	srv, errs := parseServer(s)
+	if len(errs) > 0 {
+		return Server{}, serverErrors(errs)
+	}
+	return srv, nil
+}
+
+// serverErrors are all problems of one server line.
+type serverErrors []error
+
+func (es serverErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (es serverErrors) Unwrap() []error { return es }
+
+// parseServer is ParseServer returning each problem separately.
+func parseServer(s string) (Server, []error) {
+	fields := strings.Fields(s)
+	if n := len(fields); n > 0 {
+		fields[n-1] = strings.TrimSuffix(fields[n-1], ";")
+		if fields[n-1] == "" {
+			fields = fields[:n-1]
+		}
+	}
+	if len(fields) > 1 && fields[0] == "server" {
+		fields = fields[1:] // copied from an nginx config
+	}
+	if len(fields) == 0 {
+		return Server{}, []error{errors.New("empty server line (want ADDRESS [PARAMETERS...])")}
+	}
+	srv := Server{
+		Name:        fields[0],
+		Weight:      defaultWeight,
+		MaxFails:    defaultMaxFails,
+		FailTimeout: defaultFailTimeout,
+	}
+	var errs []error
+	if err := parseServerAddr(&srv); err != nil {
+		errs = append(errs, fmt.Errorf("server %q: invalid address %q: %w", s, srv.Name, err))
+	}
+	seen := make(map[string]bool, len(fields)-1)
+	for _, f := range fields[1:] {
+		name, val, hasVal := strings.Cut(f, "=")
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("server %q: parameter %q given twice", s, name))
+			continue
+		}
+		seen[name] = true
+		if err := srv.setParam(name, val, hasVal); err != nil {
+			errs = append(errs, fmt.Errorf("server %q: invalid parameter %q: %w", s, f, err))
+		}
+	}
+	return srv, errs
+}
+
+// parseServerAddr fills Host and Port from Name.
+func parseServerAddr(srv *Server) error {
+	if strings.HasPrefix(srv.Name, "unix:") {
+		return errors.New("unix domain sockets are not supported (tether proxies to TCP backends)")
+	}
+	host, port, bracketed, err := splitHostPort(srv.Name)
+	if err != nil {
+		return err
+	}
+	addr, err := parseHostIP(host, bracketed)
+	if err != nil {
+		return err
+	}
+	if !addr.IsValid() {
+		if host == "" {
+			return errors.New("missing host")
+		}
+		if err := checkHostName(host); err != nil {
+			return err
+		}
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return err
+	}
+	srv.Host, srv.Port = host, p
+	return nil
+}
+
+// setParam applies one parameter; the error says why it is invalid.
+func (srv *Server) setParam(name, val string, hasVal bool) error {
+	valued := func(what string) error {
+		if !hasVal {
+			return fmt.Errorf("want %s=%s", name, what)
+		}
+		return nil
+	}
+	flag := func() error {
+		if hasVal {
+			return fmt.Errorf("%s takes no value", name)
+		}
+		return nil
+	}
+	switch name {
+	case "weight":
+		if err := valued("N"); err != nil {
+			return err
+		}
+		n, ok := ngxAtoi(val)
+		if !ok || n == 0 || n > maxWeight {
+			return fmt.Errorf("weight must be an integer from 1 to %d", maxWeight)
+		}
+		srv.Weight = n
+	case "max_fails":
+		if err := valued("N"); err != nil {
+			return err
+		}
+		n, ok := ngxAtoi(val)
+		if !ok {
+			return errors.New("max_fails must be a non-negative integer (0 disables failure accounting)")
+		}
+		srv.MaxFails = n
+	case "max_conns":
+		if err := valued("N"); err != nil {
+			return err
+		}
+		n, ok := ngxAtoi(val)
+		if !ok {
+			return errors.New("max_conns must be a non-negative integer (0 = unlimited)")
+		}
+		srv.MaxConns = n
+	case "fail_timeout":
+		if err := valued("TIME"); err != nil {
+			return err
+		}
+		d, err := parseNginxTime(val, true)
+		if err != nil {
+			return fmt.Errorf("fail_timeout must be an nginx time such as 10s or 1m30s: %w", err)
+		}
+		srv.FailTimeout = d
+	case "down":
+		if err := flag(); err != nil {
+			return err
+		}
+		srv.Down = true
+	case "backup":
+		if err := flag(); err != nil {
+			return err
+		}
+		srv.Backup = true
+	case "resolve", "service", "slow_start", "drain", "route", "zone":
+		return fmt.Errorf("%s is not supported by tether (valid: %s)", name, serverParams)
+	default:
+		msg := "unknown parameter"
+		if sug := suggest(name, []string{"weight", "max_fails", "fail_timeout", "max_conns", "down", "backup"}); sug != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", sug)
+		}
+		return fmt.Errorf("%s; valid: %s", msg, serverParams)
+	}
+	return nil
+}
+
+// ngxAtoi parses a non-negative decimal integer like ngx_atoi
+// (src/core/ngx_string.c): digits only, no sign, not empty, no overflow.
+func ngxAtoi(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int(c - '0')
+		if n > (math.MaxInt-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
