@@ -1,0 +1,63 @@
+// Command tether is an L4 TCP/TLS edge proxy for WebSocket traffic with nginx-compatible
+// consistent hashing of the client address.
+//
+// Usage:
+//
+//	tether run -c FILE          serve the configuration in FILE
+//	tether check -c FILE        validate FILE like `nginx -t`, print every problem with its position
+//	tether lookup -c FILE [-u UPSTREAM | -l LISTENER] ADDR...
+//	                            print the backend each client address is sent to
+//	tether demo                 run a TLS listener in front of built-in WebSocket echo backends
+//	tether version              print the version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `tether: an L4 TCP/TLS edge proxy for WebSocket traffic
+
+Usage:
+  tether run -c FILE          serve the configuration in FILE
+  tether check -c FILE        validate FILE (like nginx -t) and print every problem with its position
+  tether lookup -c FILE [-u UPSTREAM | -l LISTENER] ADDR...
+                              print "<addr> <backend address> <server name>" for each client address
+                              (the backend a live connection from ADDR gets with all backends healthy)
+  tether demo [-listen ADDR]  zero-config demo: TLS listener + 3 built-in WebSocket echo backends
+  tether version              print the version
+
+Run "tether COMMAND -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches to a command and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "lookup":
+		return cmdLookup(rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(rest, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "tether: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}

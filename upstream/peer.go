@@ -1,0 +1,64 @@
+package upstream
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/tether-proxy/tether/conf"
+)
+
+// Peer is one resolved address of one server line: what nginx calls an rr peer. Several peers
+// share a server line when its host name resolved to several addresses.
+type Peer struct {
+	Server conf.Server    // the server line it came from; Server.Name is the hash identity
+	Addr   netip.AddrPort // the address dialled
+	addr   string         // Addr as text, kept to dial without formatting per connection
+
+	// Passive health, as nginx keeps it in ngx_stream_upstream_rr_peer_t
+	// (src/stream/ngx_stream_upstream_round_robin.c). Times are Unix nanoseconds.
+	fails    atomic.Int32
+	accessed atomic.Int64 // last failure
+	checked  atomic.Int64 // last failure, or the first pick after fail_timeout (the probe)
+	conns    atomic.Int32 // tunnels open to this peer
+}
+
+// String returns the dial address, e.g. "127.0.0.1:3002".
+func (p *Peer) String() string { return p.addr }
+
+// Conns returns the number of tunnels currently open to the peer.
+func (p *Peer) Conns() int { return int(p.conns.Load()) }
+
+// failedAt reports whether the peer is out of rotation at now: max_fails failures, the last of
+// them less than fail_timeout ago (nginx: fails >= max_fails && now - checked <= fail_timeout).
+func (p *Peer) failedAt(now int64) bool {
+	mf := p.Server.MaxFails
+	return mf > 0 && int(p.fails.Load()) >= mf && now-p.checked.Load() <= int64(p.Server.FailTimeout)
+}
+
+// picked records that the peer was chosen at now. Once fail_timeout has passed since the last
+// check this pick is the probe that decides whether the peer is back (nginx get_*_peer).
+func (p *Peer) picked(now int64) {
+	if now-p.checked.Load() > int64(p.Server.FailTimeout) {
+		p.checked.Store(now)
+	}
+}
+
+// failed records a failed connect at now (nginx free_peer with NGX_PEER_FAILED) and returns
+// the failure count.
+func (p *Peer) failed(now int64) int {
+	p.accessed.Store(now)
+	p.checked.Store(now)
+	return int(p.fails.Add(1))
+}
+
+// succeeded records a successful connect: a peer that answered its probe is live again
+// (nginx: "mark peer live if check passed", accessed < checked).
+func (p *Peer) succeeded() {
+	if p.fails.Load() != 0 && p.accessed.Load() < p.checked.Load() {
+		p.fails.Store(0)
+	}
+}
+
+// clock is the time source; tests replace it.
+var clock = func() int64 { return time.Now().UnixNano() }

@@ -1,0 +1,203 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-proxy/tether/conf"
+	"github.com/tether-proxy/tether/hashing"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeResolver answers from a map, in the order given (possibly IPv6 first).
+type fakeResolver map[string][]netip.Addr
+
+func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := f[host]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("no such host %s", host)
+}
+
+// fakeDialer refuses the addresses in refuse and "connects" everywhere else, recording calls.
+type fakeDialer struct {
+	refuse map[string]bool
+	calls  []string
+}
+
+func (d *fakeDialer) DialContext(_ context.Context, _, addr string) (net.Conn, error) {
+	d.calls = append(d.calls, addr)
+	if d.refuse[addr] {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	c1, c2 := net.Pipe()
+	c2.Close()
+	return c1, nil
+}
+
+func mustPool(t *testing.T, balance conf.Balance, lines ...string) *Pool {
+	t.Helper()
+	u := &conf.Upstream{Name: "app", Balance: balance}
+	for _, l := range lines {
+		s, err := conf.ParseServer(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Servers = append(u.Servers, s)
+	}
+	p, err := New(context.Background(), u, fakeResolver{
+		"localhost": {netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// setClock makes the package clock return *now for the rest of the test.
+func setClock(t *testing.T, now *int64) {
+	old := clock
+	clock = func() int64 { return *now }
+	t.Cleanup(func() { clock = old })
+}
+
+func TestResolveOrder(t *testing.T) {
+	p := mustPool(t, conf.BalanceHashConsistent, "localhost:3001", "127.0.0.2:3002")
+	var got []string
+	for _, peer := range p.Peers() {
+		got = append(got, peer.String()+"="+peer.Server.Name)
+	}
+	// nginx's ngx_inet_resolve_host: IPv4 addresses first, then IPv6, each keeping the line's name.
+	want := []string{"127.0.0.1:3001=localhost:3001", "[::1]:3001=localhost:3001", "127.0.0.2:3002=127.0.0.2:3002"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("peers %v, want %v", got, want)
+	}
+}
+
+// TestPassiveHealth walks nginx's max_fails / fail_timeout life cycle of one peer: a refused
+// connect marks it failed and the client moves on; for fail_timeout every client skips it;
+// then one pick probes it, and a success brings it back.
+func TestPassiveHealth(t *testing.T) {
+	now := time.Unix(1000, 0).UnixNano()
+	setClock(t, &now)
+	p := mustPool(t, conf.BalanceHashConsistent,
+		"127.0.0.1:3001 max_fails=1 fail_timeout=10", "127.0.0.1:3002", "127.0.0.1:3003")
+	// Find a key whose first choice is 3001.
+	var key []byte
+	for i := range 1000 {
+		k := []byte(fmt.Sprintf("127.0.%d.%d", i/250, i%250))
+		if p.Lookup(k).String() == "127.0.0.1:3001" {
+			key = k
+			break
+		}
+	}
+	if key == nil {
+		t.Fatal("no key maps to 3001")
+	}
+	d := &fakeDialer{refuse: map[string]bool{"127.0.0.1:3001": true}}
+	c, peer, err := p.Connect(context.Background(), key, d, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	peer.Release()
+	moved := peer.String()
+	if d.calls[0] != "127.0.0.1:3001" || moved == "127.0.0.1:3001" || len(d.calls) != 2 {
+		t.Fatalf("dials %v, landed on %s; want 3001 refused then the next peer", d.calls, moved)
+	}
+	dead := p.Peers()[0]
+	if st := (&healthAt{p.peers, now}).State(0); st != hashing.Failed {
+		t.Fatalf("state after a refused connect: %v, want Failed", st)
+	}
+
+	// Within fail_timeout nobody dials 3001 again; the client lands where it did.
+	now += int64(9 * time.Second)
+	d.calls = nil
+	c, peer, _ = p.Connect(context.Background(), key, d, quiet)
+	c.Close()
+	peer.Release()
+	if len(d.calls) != 1 || peer.String() != moved {
+		t.Fatalf("within fail_timeout: dials %v -> %s, want only %s", d.calls, peer, moved)
+	}
+
+	// After fail_timeout the next pick probes 3001; it answers now, so it is live again.
+	now += int64(2 * time.Second)
+	d.refuse = nil
+	d.calls = nil
+	c, peer, _ = p.Connect(context.Background(), key, d, quiet)
+	c.Close()
+	peer.Release()
+	if peer != dead || dead.fails.Load() != 0 {
+		t.Fatalf("probe after fail_timeout reached %s with fails=%d, want 3001 and fails reset", peer, dead.fails.Load())
+	}
+}
+
+func TestSinglePeerIsNotRetried(t *testing.T) {
+	p := mustPool(t, conf.BalanceHashConsistent, "127.0.0.1:3001", "127.0.0.1:3002 backup")
+	d := &fakeDialer{refuse: map[string]bool{"127.0.0.1:3001": true}}
+	_, _, err := p.Connect(context.Background(), []byte("127.0.0.9"), d, quiet)
+	// nginx: with one primary peer a failed connect is final (no backup, no failure count).
+	if !errors.Is(err, ErrNoPeer) || len(d.calls) != 1 || p.Peers()[0].fails.Load() != 0 {
+		t.Fatalf("err %v, dials %v, fails %d", err, d.calls, p.Peers()[0].fails.Load())
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1:3001") {
+		t.Fatalf("error %q does not name the backend", err)
+	}
+}
+
+func TestMaxConns(t *testing.T) {
+	p := mustPool(t, conf.BalanceHash, "127.0.0.1:3001 max_conns=1", "127.0.0.1:3002")
+	d := &fakeDialer{}
+	key := []byte("x")
+	for i := range 1000 {
+		key = []byte(fmt.Sprint("10.0.0.", i))
+		if p.Lookup(key).String() == "127.0.0.1:3001" {
+			break
+		}
+	}
+	_, first, err := p.Connect(context.Background(), key, d, quiet)
+	if err != nil || first.String() != "127.0.0.1:3001" {
+		t.Fatalf("first: %v %v", first, err)
+	}
+	_, second, err := p.Connect(context.Background(), key, d, quiet)
+	if err != nil || second.String() != "127.0.0.1:3002" {
+		t.Fatalf("second connection while 3001 is at max_conns went to %v (%v)", second, err)
+	}
+	first.Release()
+	_, third, _ := p.Connect(context.Background(), key, d, quiet)
+	if third.String() != "127.0.0.1:3001" {
+		t.Fatalf("after release: %v", third)
+	}
+}
+
+func TestCancelledConnectBlamesNobody(t *testing.T) {
+	p := mustPool(t, conf.BalanceHashConsistent, "127.0.0.1:3001", "127.0.0.1:3002")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d := dialFunc(func(ctx context.Context, _, _ string) (net.Conn, error) { return nil, ctx.Err() })
+	if _, _, err := p.Connect(ctx, []byte("k"), d, quiet); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	for _, peer := range p.Peers() {
+		if peer.fails.Load() != 0 {
+			t.Fatalf("%s blamed for a cancelled connect", peer)
+		}
+	}
+}
+
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func (f dialFunc) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return f(ctx, network, addr)
+}
