@@ -14,6 +14,18 @@ type Config struct {
 	// SIGINT/SIGTERM stopped the listeners. Default 30s; 0 closes tunnels
 	// immediately.
 	DrainTimeout time.Duration
+	// DrainSpread is the window over which the tunnels still open when the
+	// drain deadline passes are closed, evenly spread, so their clients do
+	// not all reconnect at once (default 5s; 0 closes them together).
+	DrainSpread time.Duration
+	// MaxConns caps the connections served at once by the whole process;
+	// 0 (the default) is unlimited.
+	MaxConns int
+	// MaxHandshakes caps concurrent TLS handshakes (default 1024); a
+	// connection over the cap is closed at once and counted.
+	MaxHandshakes int
+	// Admin is the admin/metrics listener; nil (no [admin] table) means none.
+	Admin *Admin
 	// Listeners in file order; never empty in a valid Config.
 	Listeners []*Listener
 	// Upstreams by name; every Listener.Upstream is a key of this map.
@@ -40,6 +52,14 @@ type Listener struct {
 	// MaxPreamble is the number of request-head bytes that may be peeked
 	// (default 32768, range 1024..1048576).
 	MaxPreamble int
+	// MaxConns caps this listener's connections at once; 0 is unlimited.
+	MaxConns int
+	// MaxConnsPerClient caps the connections one client address may have
+	// open at once on this listener; 0 is unlimited.
+	MaxConnsPerClient int
+	// ProxyIn accepts PROXY protocol v1/v2 headers from trusted peers; nil
+	// means no header is read.
+	ProxyIn *ProxyIn
 	// TLS is the certificate to terminate TLS with; nil means a plain TCP
 	// listener.
 	TLS *TLS
@@ -67,10 +87,53 @@ const (
 
 // TLS holds the files to terminate TLS with.
 type TLS struct {
-	// Cert and Key are paths to PEM files. Relative paths in the file are
-	// resolved against the configuration file's directory and made
-	// absolute; both existed and were readable when the file was parsed.
+	// Certs are the certificate/key pairs, chosen per handshake by SNI; the
+	// first is the default. `cert`/`key` in the file become Certs[0],
+	// followed by the `certs` entries. Never empty in a valid Config.
+	Certs []CertKey
+	// ClientCA is a PEM bundle of CAs that sign client certificates; empty
+	// means no client certificates are asked for.
+	ClientCA string
+	// ClientAuth is ClientAuthRequire (the default with ClientCA) or
+	// ClientAuthOptional (verify a certificate when one is sent).
+	ClientAuth ClientAuth
+}
+
+// CertKey is one certificate chain and its private key. Paths are
+// resolved against the configuration file's directory and made absolute;
+// both existed and were readable when the file was parsed.
+type CertKey struct {
 	Cert, Key string
+}
+
+// ClientAuth says whether TLS clients must present a certificate.
+type ClientAuth string
+
+// Client certificate policies.
+const (
+	ClientAuthNone     ClientAuth = ""
+	ClientAuthRequire  ClientAuth = "require"
+	ClientAuthOptional ClientAuth = "optional"
+)
+
+// ProxyIn is a listener's `proxy_protocol_in` table.
+type ProxyIn struct {
+	// Trusted peers must send a PROXY v1 or v2 header, whose source address
+	// then stands for the client. A peer outside Trusted that sends a
+	// header is refused; one that sends none is served as itself.
+	Trusted []netip.Prefix
+	// Timeout bounds the header's arrival (default 5s).
+	Timeout time.Duration
+}
+
+// Admin is the [admin] table: the HTTP listener for /status, /metrics,
+// /reload and the drain API.
+type Admin struct {
+	// Listen is the admin address (default 127.0.0.1:9090; loopback unless
+	// configured otherwise).
+	Listen string
+	// Addr is Listen parsed.
+	Addr netip.AddrPort
 }
 
 // Timeouts bounds each phase of a connection. In a parsed [Config] every

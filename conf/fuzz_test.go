@@ -107,9 +107,14 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Errorf("listener %q: timeouts %+v", l.Name, to)
 		}
 		if l.TLS != nil {
-			for _, p := range []string{l.TLS.Cert, l.TLS.Key} {
-				if fi, err := os.Stat(p); !filepath.IsAbs(p) || err != nil || !fi.Mode().IsRegular() {
-					t.Errorf("listener %q: tls file %q: %v", l.Name, p, err)
+			if len(l.TLS.Certs) == 0 {
+				t.Errorf("listener %q: tls without certificates", l.Name)
+			}
+			for _, ck := range l.TLS.Certs {
+				for _, p := range []string{ck.Cert, ck.Key} {
+					if fi, err := os.Stat(p); !filepath.IsAbs(p) || err != nil || !fi.Mode().IsRegular() {
+						t.Errorf("listener %q: tls file %q: %v", l.Name, p, err)
+					}
 				}
 			}
 		}

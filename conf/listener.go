@@ -90,6 +90,17 @@ func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Li
 			p.errorf(at.key("ipv6only"), "expected a boolean, got %s", describe(v))
 		}
 	}
+	if v, ok := m["max_conns"]; ok {
+		l.MaxConns, _ = p.count(at.key("max_conns"), v, 0)
+	}
+	if v, ok := m["max_conns_per_client"]; ok {
+		l.MaxConnsPerClient, _ = p.count(at.key("max_conns_per_client"), v, 0)
+	}
+	if v, ok := m["proxy_protocol_in"]; ok {
+		if tm, ok := p.table(at.key("proxy_protocol_in"), v, "proxy_protocol_in = { trusted = [...] }"); ok {
+			l.ProxyIn = p.proxyIn(at.key("proxy_protocol_in"), tm)
+		}
+	}
 	if v, ok := m["tls"]; ok {
 		if tm, ok := p.table(at.key("tls"), v, "[listeners.tls]"); ok {
 			l.TLS = p.tls(at.key("tls"), tm)
@@ -106,13 +117,65 @@ func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Li
 func (p *parser) tls(at keyPath, m map[string]any) *TLS {
 	p.checkKeys(at, m, tlsKeys, "in [listeners.tls]")
 	t := &TLS{}
-	if s, ok := p.requiredString(at, m, "cert"); ok {
-		t.Cert = p.resolveFile(at.key("cert"), s, "certificate")
+	_, hasCert := m["cert"]
+	_, hasKey := m["key"]
+	_, hasCerts := m["certs"]
+	if hasCert || hasKey || !hasCerts {
+		if ck, ok := p.certKey(at, m); ok {
+			t.Certs = append(t.Certs, ck)
+		}
 	}
-	if s, ok := p.requiredString(at, m, "key"); ok {
-		t.Key = p.resolveFile(at.key("key"), s, "key")
+	if v, ok := m["certs"]; ok {
+		list, isList := v.([]any)
+		if lm, ok := v.([]map[string]any); ok {
+			for _, e := range lm {
+				list = append(list, e)
+			}
+			isList = true
+		}
+		if !isList {
+			p.errorf(at.key("certs"), "expected an array of tables ([[listeners.tls.certs]] or [{cert = ..., key = ...}]), got %s", describe(v))
+		}
+		for i, e := range list {
+			cm, ok := p.table(at.key("certs").index(i), e, "{cert = ..., key = ...}")
+			if !ok {
+				continue
+			}
+			p.checkKeys(at.key("certs").index(i), cm, certKeys, "in a certs entry")
+			if ck, ok := p.certKey(at.key("certs").index(i), cm); ok {
+				t.Certs = append(t.Certs, ck)
+			}
+		}
+	}
+	if v, ok := m["client_ca"]; ok {
+		if s, ok := p.str(at.key("client_ca"), v); ok {
+			t.ClientCA = p.resolveFile(at.key("client_ca"), s, "client CA bundle")
+			t.ClientAuth = ClientAuthRequire
+		}
+	}
+	if v, ok := m["client_auth"]; ok {
+		if s, ok := p.enum(at.key("client_auth"), v, string(ClientAuthRequire), string(ClientAuthOptional)); ok {
+			if t.ClientCA == "" {
+				p.errorf(at.key("client_auth"), "needs client_ca (the CAs that sign client certificates)")
+			}
+			t.ClientAuth = ClientAuth(s)
+		}
 	}
 	return t
+}
+
+// certKey decodes the cert and key of one certificate.
+func (p *parser) certKey(at keyPath, m map[string]any) (CertKey, bool) {
+	var ck CertKey
+	cert, okC := p.requiredString(at, m, "cert")
+	key, okK := p.requiredString(at, m, "key")
+	if okC {
+		ck.Cert = p.resolveFile(at.key("cert"), cert, "certificate")
+	}
+	if okK {
+		ck.Key = p.resolveFile(at.key("key"), key, "key")
+	}
+	return ck, okC && okK
 }
 
 // crossCheck runs the checks that span listeners and upstreams: unique

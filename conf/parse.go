@@ -16,10 +16,10 @@ import (
 
 // Keys each table accepts, in documentation order.
 var (
-	topKeys      = []string{"drain_timeout", "timeouts", "listeners", "upstreams"}
+	topKeys      = []string{"drain_timeout", "drain_spread", "max_conns", "max_handshakes", "admin", "timeouts", "listeners", "upstreams"}
 	timeoutKeys  = []string{"handshake", "preamble", "connect", "idle", "half_close"}
-	listenerKeys = []string{"name", "listen", "upstream", "preamble", "max_preamble", "ipv6only", "tls", "timeouts"}
-	tlsKeys      = []string{"cert", "key"}
+	listenerKeys = []string{"name", "listen", "upstream", "preamble", "max_preamble", "ipv6only", "max_conns", "max_conns_per_client", "proxy_protocol_in", "tls", "timeouts"}
+	tlsKeys      = []string{"cert", "key", "certs", "client_ca", "client_auth"}
 	upstreamKeys = []string{"balance", "servers", "proxy_protocol"}
 )
 
@@ -122,13 +122,20 @@ func oneLine(s string) string {
 func isControl(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }
 
 func (p *parser) config(raw map[string]any) *Config {
-	cfg := &Config{File: p.file, DrainTimeout: defaultDrainTimeout, Upstreams: map[string]*Upstream{}}
+	cfg := &Config{File: p.file, DrainTimeout: defaultDrainTimeout, DrainSpread: defaultDrainSpread,
+		MaxHandshakes: defaultMaxHandshakes, Upstreams: map[string]*Upstream{}}
 	var root keyPath
 	p.checkKeys(root, raw, topKeys, "at the top level")
 
 	if v, ok := raw["drain_timeout"]; ok {
 		if d, ok := p.duration(root.key("drain_timeout"), v, true, ""); ok {
 			cfg.DrainTimeout = d
+		}
+	}
+	p.limits(root, raw, cfg)
+	if v, ok := raw["admin"]; ok {
+		if m, ok := p.table(root.key("admin"), v, "[admin]"); ok {
+			cfg.Admin = p.admin(root.key("admin"), m)
 		}
 	}
 	global := timeoutLayer{t: DefaultTimeouts()}

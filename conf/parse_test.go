@@ -59,7 +59,7 @@ servers = ["127.0.0.1:3001"]
 			want: func(t *testing.T, c *Config) {
 				want := &Config{
 					File:         testFile,
-					DrainTimeout: 30 * time.Second,
+					DrainTimeout: 30 * time.Second, DrainSpread: 5 * time.Second, MaxHandshakes: 1024,
 					Listeners: []*Listener{{
 						Name: "a", Listen: "127.0.0.1:8443", Addr: netip.MustParseAddrPort("127.0.0.1:8443"),
 						IPv6Only: true, Upstream: "app", Preamble: PreambleHTTP, MaxPreamble: 32768,
@@ -85,11 +85,11 @@ servers = ["127.0.0.1:3001"]
 				timeouts.Idle = 2 * time.Hour // half_close stays at the explicit global 1h
 				want := &Config{
 					File:         testFile,
-					DrainTimeout: 30 * time.Second,
+					DrainTimeout: 30 * time.Second, DrainSpread: 5 * time.Second, MaxHandshakes: 1024,
 					Listeners: []*Listener{{
 						Name: "wss", Listen: "127.0.0.1:8443", Addr: netip.MustParseAddrPort("127.0.0.1:8443"),
 						IPv6Only: true, Upstream: "app", Preamble: PreambleHTTP, MaxPreamble: 32768,
-						TLS: &TLS{Cert: site, Key: siteKey}, Timeouts: timeouts, Line: 13,
+						TLS: &TLS{Certs: []CertKey{{Cert: site, Key: siteKey}}}, Timeouts: timeouts, Line: 13,
 					}},
 					Upstreams: map[string]*Upstream{"app": {
 						Name: "app", Balance: BalanceHashConsistent, ProxyProtocol: ProxyV2, Line: 26,
@@ -224,7 +224,7 @@ upstreams = { app = { servers = [
 				if len(c.Listeners) != 2 || c.Listeners[0].Line != 2 || c.Listeners[1].Line != 3 {
 					t.Fatalf("listeners %+v", c.Listeners)
 				}
-				deepEqual(t, c.Listeners[1].TLS, &TLS{Cert: site, Key: siteKey})
+				deepEqual(t, c.Listeners[1].TLS, &TLS{Certs: []CertKey{{Cert: site, Key: siteKey}}})
 				if u := c.Upstreams["app"]; u.Line != 5 || len(u.Servers) != 2 {
 					t.Errorf("upstream %+v", u)
 				}
@@ -291,7 +291,7 @@ tls.key = "` + siteKey + `"
 servers = ["127.0.0.1:3001"]
 `,
 			want: func(t *testing.T, c *Config) {
-				deepEqual(t, c.Listeners[0].TLS, &TLS{Cert: site, Key: siteKey})
+				deepEqual(t, c.Listeners[0].TLS, &TLS{Certs: []CertKey{{Cert: site, Key: siteKey}}})
 			},
 		},
 
@@ -354,7 +354,7 @@ server = "127.0.0.1:3001"
 servers = ["127.0.0.1:3001"]
 `,
 			errs: []string{
-				`1: drain: unknown key at the top level (valid: drain_timeout, timeouts, listeners, upstreams)`,
+				`1: drain: unknown key at the top level (valid: drain_timeout, drain_spread, max_conns, max_handshakes, admin, timeouts, listeners, upstreams)`,
 				`3: timeouts.idel: unknown key (did you mean "idle"?)`,
 				`8: listeners[0].ipv6_only: unknown key (did you mean "ipv6only"?)`,
 				`9: listeners[0].tls.crt: unknown key (did you mean "cert"?)`,
@@ -673,6 +673,81 @@ servers = ["127.0.0.1:3001"]
 			},
 		},
 
+		// ---- operations: admin, limits, PROXY in, several certificates, mTLS ----
+		{
+			name: "operations keys",
+			in: `drain_spread = "2s"
+max_conns = 50000
+max_handshakes = 64
+[admin]
+[[listeners]]
+name = "a"
+listen = "[::]:8443"
+upstream = "app"
+max_conns = 1000
+max_conns_per_client = 20
+proxy_protocol_in = { trusted = ["10.0.0.0/8", "127.0.0.1", "fd00::/8"], timeout = "2s" }
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  client_ca = "certs/site.pem"
+  client_auth = "optional"
+  [[listeners.tls.certs]]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				if c.DrainSpread != 2*time.Second || c.MaxConns != 50000 || c.MaxHandshakes != 64 {
+					t.Errorf("limits %v %d %d", c.DrainSpread, c.MaxConns, c.MaxHandshakes)
+				}
+				if c.Admin == nil || c.Admin.Addr != netip.MustParseAddrPort("127.0.0.1:9090") {
+					t.Errorf("admin %+v, want the loopback default", c.Admin)
+				}
+				l := c.Listeners[0]
+				if l.MaxConns != 1000 || l.MaxConnsPerClient != 20 {
+					t.Errorf("listener limits %d %d", l.MaxConns, l.MaxConnsPerClient)
+				}
+				wantPI := &ProxyIn{Timeout: 2 * time.Second, Trusted: []netip.Prefix{
+					netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("fd00::/8")}}
+				deepEqual(t, l.ProxyIn, wantPI)
+				deepEqual(t, l.TLS, &TLS{Certs: []CertKey{{site, siteKey}, {site, siteKey}}, ClientCA: site, ClientAuth: ClientAuthOptional})
+			},
+		},
+		{
+			name: "operations keys: every problem",
+			in: `drain_spread = "soon"
+max_conns = -1
+max_handshakes = 0
+[admin]
+listen = "localhost:9090"
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+max_conns_per_client = "ten"
+proxy_protocol_in = { trusted = ["10.0.0.1/8", "nope"], timeot = "1s" }
+  [listeners.tls]
+  client_auth = "always"
+  [[listeners.tls.certs]]
+  cert = "certs/site.pem"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`1: drain_spread: invalid duration "soon"`,
+				`2: max_conns: -1 out of range`,
+				`3: max_handshakes: 0 out of range`,
+				`5: admin.listen: invalid address "localhost:9090"`,
+				`10: listeners[0].max_conns_per_client: expected an integer`,
+				`11: listeners[0].proxy_protocol_in.timeot: unknown key (did you mean "timeout"?)`,
+				`11: listeners[0].proxy_protocol_in.trusted[0]: invalid network "10.0.0.1/8": host bits are set; did you mean 10.0.0.0/8?`,
+				`11: listeners[0].proxy_protocol_in.trusted[1]: invalid network "nope"`,
+				`13: listeners[0].tls.client_auth: unknown value "always"`,
+				`14: listeners[0].tls.certs[0]: missing required key "key"`,
+			},
+		},
 		// ---- upstreams and server lines ----
 		{
 			name: "upstreams without servers",
@@ -894,7 +969,7 @@ func dump(v any) string {
 		if v == nil {
 			return "Config:nil"
 		}
-		s := fmt.Sprintf("File:%s DrainTimeout:%v", v.File, v.DrainTimeout)
+		s := fmt.Sprintf("File:%s DrainTimeout:%v DrainSpread:%v MaxConns:%d MaxHandshakes:%d Admin:%+v", v.File, v.DrainTimeout, v.DrainSpread, v.MaxConns, v.MaxHandshakes, v.Admin)
 		for _, l := range v.Listeners {
 			s += "\n  listener " + dump(l)
 		}

@@ -168,7 +168,7 @@ servers = [%s]
 }
 
 // TestShutdownDrains: Shutdown stops accepting at once, lets an open tunnel keep working
-// during the drain, and tears it down (logged "aborted") when the deadline passes.
+// during the drain, and tears it down (logged "drain") when the deadline passes.
 func TestShutdownDrains(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, "echo", "127.0.0.1:0", echo)
@@ -219,7 +219,7 @@ servers = ["%s"]
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("tunnel still open after the drain deadline")
 	}
-	p.log.waitLog(t, `"reason":"aborted"`)
+	p.log.waitLog(t, `"reason":"drain"`)
 }
 
 // TestNoLeaks: after many connections of every kind end, no goroutine or fd is left.

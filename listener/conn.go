@@ -22,21 +22,23 @@ var aLongTimeAgo = time.Unix(1, 0)
 // serveConn runs the whole pipeline for one accepted connection, top to bottom.
 func (l *listener) serveConn(raw *net.TCPConn) {
 	s := l.srv
-	defer s.conns.Done()
+	defer s.handlers.Done()
 	defer s.active.Add(-1)
+	ctx, cs := s.track()
+	defer s.untrack(cs)
 	rt := l.rt.Load()
 	start := time.Now()
 	clientIP := raw.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
 	log := s.log.With("listener", rt.cfg.Name, "client", raw.RemoteAddr().String())
 
 	// Until forwarding starts, the hard stop interrupts whichever step is blocked.
-	stopped := context.AfterFunc(s.hard, func() { raw.SetDeadline(aLongTimeAgo) })
+	stopped := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 
 	// 1. TLS termination on wss listeners, bounded by the handshake timeout.
 	client := net.Conn(raw)
 	var sni string
 	if rt.tls != nil {
-		tc := tls.Server(raw, rt.tls)
+		tc := tls.Server(raw, rt.tls.Config())
 		if err := tlsterm.Handshake(tc, rt.cfg.Timeouts.Handshake); err != nil {
 			stopped()
 			log.Info("connection rejected", "reason", "tls handshake failed", "err", err)
@@ -69,7 +71,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	// moving on to the next peer of the hash when a connect fails.
 	var keyBuf [64]byte
 	key := hashing.AppendRemoteAddr(keyBuf[:0], clientIP, clientIP.Is4In6())
-	backend, peer, err := rt.pool.Connect(s.hard, key, rt.dialer, log)
+	backend, peer, err := rt.pool.Connect(ctx, key, rt.dialer, log)
 	if err != nil {
 		if bufp != nil {
 			rt.bufs.Put(bufp)
@@ -100,7 +102,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	log.Debug("tunnel opened", "sni", sni, "backend", peer.String(), "server", peer.Server.Name)
 
 	// 5. Forward both ways until both sides are done; Forward closes both connections.
-	res := s.engine.Forward(s.hard, client, backend, splice.Options{
+	res := s.engine.Forward(ctx, client, backend, splice.Options{
 		Idle:      rt.cfg.Timeouts.Idle,
 		HalfClose: rt.cfg.Timeouts.HalfClose,
 	})
@@ -113,9 +115,9 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		slog.Int64("bytes_up", res.Up+int64(len(replay))),
 		slog.Int64("bytes_down", res.Down),
 		slog.Duration("duration", time.Since(start)),
-		slog.String("reason", res.Reason.String()),
+		slog.String("reason", closeReason(res)),
 	}
-	if res.Err != nil {
+	if res.Err != nil && res.Reason != splice.Aborted {
 		attrs = append(attrs, slog.String("err", res.Err.Error()))
 	}
 	log.LogAttrs(context.Background(), slog.LevelInfo, "tunnel closed", attrs...)
@@ -175,4 +177,12 @@ func (s *Server) refuse(log *slog.Logger, client net.Conn, err error) {
 	}
 	client.SetReadDeadline(time.Now().Add(lingerTime))
 	io.CopyN(io.Discard, client, lingerBytes)
+}
+
+// closeReason names why a tunnel ended for the access log.
+func closeReason(res splice.Result) string {
+	if res.Reason == splice.Aborted && errors.Is(res.Err, errDrained) {
+		return "drain"
+	}
+	return res.Reason.String()
 }

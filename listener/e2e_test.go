@@ -194,20 +194,23 @@ func TestProxyProtocolOut(t *testing.T) {
 	for _, version := range []string{"v1", "v2"} {
 		t.Run(version, func(t *testing.T) {
 			t.Parallel()
-			headers := make(chan *proxyproto.Header, 1)
-			rest := make(chan string, 1)
+			type seen struct {
+				header *proxyproto.Header
+				rest   string
+				err    error
+			}
+			got := make(chan seen, 1)
 			b := startBackend(t, "b", "127.0.0.1:0", func(_ string, c net.Conn) {
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				br := bufio.NewReader(c)
 				h, err := proxyproto.Read(br)
 				if err != nil {
-					rest <- "proxy header: " + err.Error()
+					got <- seen{err: err}
 					return
 				}
-				headers <- h
 				head := make([]byte, len("GET / HTTP/1.1\r\nHost: test\r\n\r\n"))
-				io.ReadFull(br, head)
-				rest <- string(head)
+				_, err = io.ReadFull(br, head)
+				got <- seen{header: h, rest: string(head), err: err}
 			})
 			p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
@@ -221,17 +224,19 @@ proxy_protocol = "%s"
 			c := dialFrom(t, "127.3.4.5", p.addr("l"))
 			defer c.Close()
 			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-			var h *proxyproto.Header
+			var r seen
 			select {
-			case h = <-headers:
-			case r := <-rest:
-				t.Fatal(r)
+			case r = <-got:
 			case <-time.After(10 * time.Second):
-				t.Fatal("backend got no PROXY header")
+				t.Fatal("backend got nothing")
 			}
-			if got := <-rest; got != "GET / HTTP/1.1\r\nHost: test\r\n\r\n" {
-				t.Fatalf("after the header the backend read %q", got)
+			if r.err != nil {
+				t.Fatalf("backend: %v", r.err)
 			}
+			if r.rest != "GET / HTTP/1.1\r\nHost: test\r\n\r\n" {
+				t.Fatalf("after the header the backend read %q", r.rest)
+			}
+			h := r.header
 			src, dst, ok := h.TCPAddrs()
 			if !ok || src.String() != c.LocalAddr().String() || dst.String() != c.RemoteAddr().String() {
 				t.Fatalf("header says %v -> %v, want %v -> %v", src, dst, c.LocalAddr(), c.RemoteAddr())

@@ -2,17 +2,16 @@ package listener
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tether-proxy/tether/conf"
-	"github.com/tether-proxy/tether/preamble"
 	"github.com/tether-proxy/tether/splice"
 	"github.com/tether-proxy/tether/tlsterm"
 	"github.com/tether-proxy/tether/upstream"
@@ -23,124 +22,298 @@ type Options struct {
 	Logger   *slog.Logger      // nil: slog.Default()
 	Resolver upstream.Resolver // nil: net.DefaultResolver
 	Engine   *splice.Engine    // nil: a new engine with default settings, closed by Shutdown
+	// Inherited are listening sockets handed over by a previous process (binary upgrade),
+	// by SocketKey. Listen uses them instead of binding; the ones no listener wants are closed.
+	Inherited map[string]*os.File
 }
 
-// Server serves every listener of one configuration.
+// Server serves every listener of one configuration, and of the next one after Reload.
 type Server struct {
-	log     *slog.Logger
-	engine  *splice.Engine
-	ownsEng bool
-	cfg     *conf.Config
-	pools   map[string]*upstream.Pool
-	lns     []*listener
+	log      *slog.Logger
+	engine   *splice.Engine
+	ownsEng  bool
+	resolver upstream.Resolver
 
-	hard  context.Context // cancelled when the drain deadline passes: every tunnel is torn down
+	reloadMu  sync.Mutex // one Reload (or Listen) at a time
+	mu        sync.Mutex // guards the fields below
+	cfg       *conf.Config
+	pools     map[string]*upstream.Pool
+	lns       []*listener
+	terms     map[string]*tlsterm.Terminator // by listener name, kept across reloads
+	inherited map[string]*os.File
+	serving   bool
+	stopped   chan struct{} // closed by Shutdown
+	conns     map[*connState]struct{}
+
+	hard  context.Context // cancelled when every connection must end now
 	abort context.CancelFunc
 
 	accepting sync.WaitGroup // accept loops
-	conns     sync.WaitGroup // connection goroutines
+	handlers  sync.WaitGroup // connection goroutines
 	active    atomic.Int64   // connections being served
+	handshake chan struct{}  // TLS handshake slots (max_handshakes)
 }
 
-// listener is one bound socket and how its connections are served.
-type listener struct {
-	srv *Server
-	ln  net.Listener
-	rt  atomic.Pointer[route] // swapped whole on reload; each connection loads it once
+// connState is one served connection, tracked so that a drain can end it.
+type connState struct {
+	cancel context.CancelCauseFunc
 }
 
-// route is everything a connection of one listener needs, fixed for that connection's life.
-type route struct {
-	cfg    *conf.Listener
-	pool   *upstream.Pool
-	tls    *tls.Config   // nil: plain listener
-	mode   preamble.Mode // 0: preamble "none", nothing is read before choosing the backend
-	dialer *net.Dialer
-	bufs   sync.Pool // *[]byte of cfg.MaxPreamble bytes, held only while the head is read
-}
+// errDrained is the cause given to a connection's context when the drain deadline ends it.
+var errDrained = errors.New("drain deadline")
 
 // New builds a Server for cfg: it resolves every upstream's server names and loads every
 // certificate, but binds no socket (see Listen).
 func New(ctx context.Context, cfg *conf.Config, opt Options) (*Server, error) {
-	s := &Server{log: opt.Logger, engine: opt.Engine, cfg: cfg, pools: make(map[string]*upstream.Pool)}
+	s := &Server{
+		log:       opt.Logger,
+		engine:    opt.Engine,
+		resolver:  opt.Resolver,
+		terms:     make(map[string]*tlsterm.Terminator),
+		inherited: opt.Inherited,
+		conns:     make(map[*connState]struct{}),
+	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.resolver == nil {
+		s.resolver = net.DefaultResolver
 	}
 	if s.engine == nil {
 		s.engine = splice.NewEngine(splice.EngineConfig{})
 		s.ownsEng = true
 	}
-	resolver := opt.Resolver
-	if resolver == nil {
-		resolver = net.DefaultResolver
-	}
-	for name, u := range cfg.Upstreams {
-		p, err := upstream.New(ctx, u, resolver)
-		if err != nil {
-			return nil, err
-		}
-		s.pools[name] = p
-	}
-	for _, lc := range cfg.Listeners {
-		rt, err := s.newRoute(lc)
-		if err != nil {
-			return nil, err
-		}
-		l := &listener{srv: s}
-		l.rt.Store(rt)
-		s.lns = append(s.lns, l)
-	}
 	s.hard, s.abort = context.WithCancel(context.Background())
+	p, err := s.prepare(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.commit(p)
 	return s, nil
 }
 
-func (s *Server) newRoute(lc *conf.Listener) (*route, error) {
-	rt := &route{
-		cfg:    lc,
-		pool:   s.pools[lc.Upstream],
-		dialer: &net.Dialer{Timeout: lc.Timeouts.Connect, KeepAliveConfig: keepAlive},
-	}
-	if rt.pool == nil {
-		return nil, fmt.Errorf("listener %s: upstream %q is not defined", lc.Name, lc.Upstream)
-	}
-	switch lc.Preamble {
-	case conf.PreambleHTTP:
-		rt.mode = preamble.ModeHTTP
-	case conf.PreambleWebSocket:
-		rt.mode = preamble.ModeWebSocket
-	}
-	size := lc.MaxPreamble
-	rt.bufs.New = func() any { b := make([]byte, size); return &b }
-	if lc.TLS != nil {
-		store := new(tlsterm.Store)
-		if err := store.LoadFiles([]tlsterm.Pair{{Cert: lc.TLS.Cert, Key: lc.TLS.Key}}); err != nil {
-			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+// plan is a configuration made ready to serve: upstreams resolved, certificates loaded, routes
+// built. Nothing in it is visible to connections until commit.
+type plan struct {
+	cfg    *conf.Config
+	pools  map[string]*upstream.Pool
+	routes []*route // in cfg.Listeners order
+	terms  map[string]*tlsterm.Terminator
+}
+
+// prepare builds everything cfg needs without touching the running configuration; any error
+// leaves the Server as it was.
+func (s *Server) prepare(ctx context.Context, cfg *conf.Config) (*plan, error) {
+	p := &plan{cfg: cfg, pools: make(map[string]*upstream.Pool), terms: make(map[string]*tlsterm.Terminator)}
+	for name, u := range cfg.Upstreams {
+		pool, err := upstream.New(ctx, u, s.resolver)
+		if err != nil {
+			return nil, err
 		}
-		rt.tls = tlsterm.ServerConfig(store)
+		p.pools[name] = pool
 	}
-	return rt, nil
+	s.mu.Lock()
+	oldTerms := s.terms
+	s.mu.Unlock()
+	for _, lc := range cfg.Listeners {
+		rt := &route{
+			cfg:    lc,
+			pool:   p.pools[lc.Upstream],
+			dialer: &net.Dialer{Timeout: lc.Timeouts.Connect, KeepAliveConfig: keepAlive},
+			mode:   preambleMode(lc.Preamble),
+		}
+		if rt.pool == nil {
+			return nil, fmt.Errorf("listener %s: upstream %q is not defined", lc.Name, lc.Upstream)
+		}
+		size := lc.MaxPreamble
+		rt.bufs.New = func() any { b := make([]byte, size); return &b }
+		if lc.TLS != nil {
+			gen, err := loadTLS(lc.TLS)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+			}
+			term := oldTerms[lc.Name]
+			if term == nil {
+				term = tlsterm.NewTerminator(gen)
+			}
+			p.terms[lc.Name] = term
+			rt.tls = term
+			rt.tlsGen = gen
+		}
+		p.routes = append(p.routes, rt)
+	}
+	return p, nil
+}
+
+// commit makes p the configuration of new connections. Sockets are matched by SocketKey:
+// a listener whose address did not change keeps its socket and its queue.
+func (s *Server) commit(p *plan) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byKey := make(map[string]*listener, len(s.lns))
+	for _, l := range s.lns {
+		byKey[l.key] = l
+	}
+	var lns []*listener
+	for _, rt := range p.routes {
+		key := SocketKey(rt.cfg)
+		l := byKey[key]
+		if l == nil {
+			l = &listener{srv: s, key: key}
+		}
+		delete(byKey, key)
+		if rt.tls != nil {
+			rt.tls.Use(rt.tlsGen)
+		}
+		l.rt.Store(rt)
+		lns = append(lns, l)
+	}
+	for _, gone := range byKey {
+		if gone.ln != nil {
+			gone.ln.Close() // stop accepting; its tunnels go on
+		}
+	}
+	s.lns = lns
+	s.cfg = p.cfg
+	s.pools = p.pools
+	s.terms = p.terms
+	if s.handshake == nil || cap(s.handshake) != p.cfg.MaxHandshakes {
+		s.handshake = make(chan struct{}, max(p.cfg.MaxHandshakes, 1))
+	}
+}
+
+// SocketKey identifies a listening socket: a reload keeps a socket whose key did not change,
+// and a binary upgrade hands sockets over by key.
+func SocketKey(l *conf.Listener) string {
+	if l.Addr.Addr().Is6() {
+		return fmt.Sprintf("tcp6/%s/v6only=%t", l.Addr, l.IPv6Only)
+	}
+	return "tcp4/" + l.Addr.String()
 }
 
 // Pool returns the live pool of the named upstream, or nil.
-func (s *Server) Pool(name string) *upstream.Pool { return s.pools[name] }
+func (s *Server) Pool(name string) *upstream.Pool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pools[name]
+}
 
-// Listen binds every listener's socket. On error nothing stays bound.
+// Config returns the configuration new connections are served with.
+func (s *Server) Config() *conf.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// Listen binds every listener that has no socket yet (or takes it from Options.Inherited).
+// On error the sockets bound by this call are closed again.
 func (s *Server) Listen(ctx context.Context) error {
-	for i, l := range s.lns {
-		ln, err := listen(ctx, l.rt.Load().cfg)
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.bindMissing(ctx)
+}
+
+func (s *Server) bindMissing(ctx context.Context) error {
+	s.mu.Lock()
+	lns := s.lns
+	s.mu.Unlock()
+	var bound []*listener
+	for _, l := range lns {
+		if l.ln != nil {
+			continue
+		}
+		ln, err := s.takeInherited(l.key)
+		if err == nil && ln == nil {
+			ln, err = listen(ctx, l.rt.Load().cfg)
+		}
 		if err != nil {
-			for _, prev := range s.lns[:i] {
-				prev.ln.Close()
+			for _, b := range bound {
+				b.ln.Close()
+				b.ln = nil
 			}
 			return err
 		}
 		l.ln = ln
+		bound = append(bound, l)
+	}
+	s.mu.Lock()
+	serving := s.serving
+	s.mu.Unlock()
+	if serving {
+		for _, l := range bound {
+			s.startAccepting(l)
+		}
 	}
 	return nil
 }
 
-// Addr returns the bound address of the named listener, or nil before Listen.
+// takeInherited returns the inherited socket for key, if any.
+func (s *Server) takeInherited(key string) (net.Listener, error) {
+	f := s.inherited[key]
+	if f == nil {
+		return nil, nil
+	}
+	delete(s.inherited, key)
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("inherited socket %s: %w", key, err)
+	}
+	return ln, nil
+}
+
+// Reload validates and applies cfg: every upstream resolves and every certificate loads
+// before anything changes. Listeners whose address is unchanged keep their sockets (nothing
+// queued is lost), new ones are bound, removed ones stop accepting; established tunnels are
+// never touched. On error the running configuration stays as it was.
+func (s *Server) Reload(ctx context.Context, cfg *conf.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	p, err := s.prepare(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	// Bind the new addresses before switching, so a taken port fails the reload cleanly.
+	s.mu.Lock()
+	have := make(map[string]bool, len(s.lns))
+	for _, l := range s.lns {
+		have[l.key] = l.ln != nil
+	}
+	s.mu.Unlock()
+	fresh := map[string]net.Listener{}
+	for _, rt := range p.routes {
+		key := SocketKey(rt.cfg)
+		if have[key] || fresh[key] != nil {
+			continue
+		}
+		ln, err := listen(ctx, rt.cfg)
+		if err != nil {
+			for _, f := range fresh {
+				f.Close()
+			}
+			return err
+		}
+		fresh[key] = ln
+	}
+	s.commit(p)
+	s.mu.Lock()
+	serving := s.serving
+	for _, l := range s.lns {
+		if ln := fresh[l.key]; ln != nil {
+			l.ln = ln
+			if serving {
+				s.startAccepting(l)
+			}
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Addr returns the bound address of the named listener, or nil.
 func (s *Server) Addr(name string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, l := range s.lns {
 		if l.rt.Load().cfg.Name == name && l.ln != nil {
 			return l.ln.Addr()
@@ -149,38 +322,101 @@ func (s *Server) Addr(name string) net.Addr {
 	return nil
 }
 
-// Serve accepts connections on every bound listener until Shutdown. It returns after all
-// accept loops have stopped (connections may still be draining).
-func (s *Server) Serve() {
+// ListenerFiles returns a duplicate of every listening socket by SocketKey, for handing them
+// to a new process (binary upgrade). The caller closes the files.
+func (s *Server) ListenerFiles() (map[string]*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	files := make(map[string]*os.File)
 	for _, l := range s.lns {
-		s.accepting.Add(1)
-		go l.acceptLoop()
+		tl, ok := l.ln.(*net.TCPListener)
+		if !ok {
+			continue
+		}
+		f, err := tl.File()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("listener %s: %w", l.key, err)
+		}
+		files[l.key] = f
 	}
+	return files, nil
+}
+
+// Serve accepts connections on every bound listener, and on listeners a Reload adds, until
+// Shutdown. It returns once Shutdown has closed the listeners.
+func (s *Server) Serve() {
+	s.mu.Lock()
+	s.serving = true
+	for _, l := range s.lns {
+		if l.ln != nil {
+			s.startAccepting(l)
+		}
+	}
+	s.mu.Unlock()
+	<-s.hardOrStopped()
 	s.accepting.Wait()
+}
+
+// hardOrStopped returns the channel Shutdown closes.
+func (s *Server) hardOrStopped() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped == nil {
+		s.stopped = make(chan struct{})
+	}
+	return s.stopped
+}
+
+func (s *Server) startAccepting(l *listener) {
+	s.accepting.Add(1)
+	go l.acceptLoop(l.ln)
 }
 
 // Active returns the number of connections being served (handshaking, reading the head, or tunnelling).
 func (s *Server) Active() int64 { return s.active.Load() }
 
-// Shutdown stops accepting, then waits for open connections to finish until ctx is done; at that
-// point every remaining tunnel is torn down (logged with reason "aborted") and Shutdown waits for
-// them to be gone. It returns ctx.Err() when the drain deadline cut tunnels.
-func (s *Server) Shutdown(ctx context.Context) error {
-	for _, l := range s.lns {
+// StopAccepting closes every listening socket: queued and new connections are left to
+// whoever else holds the socket (a new process after a binary upgrade) or refused.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	lns := s.lns
+	s.mu.Unlock()
+	for _, l := range lns {
 		if l.ln != nil {
 			l.ln.Close()
 		}
 	}
 	s.accepting.Wait()
+}
+
+// Shutdown stops accepting, then waits for open connections to finish until ctx is done. Then
+// it closes the remaining ones spread evenly over the configured drain_spread (logged with
+// reason "drain"), so their clients do not all reconnect in the same instant, and waits for
+// them to be gone. It returns ctx.Err() when the deadline cut connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.StopAccepting()
+	s.mu.Lock()
+	if s.stopped == nil {
+		s.stopped = make(chan struct{})
+	}
+	select {
+	case <-s.stopped:
+	default:
+		close(s.stopped)
+	}
+	spread := s.cfg.DrainSpread
+	s.mu.Unlock()
 	done := make(chan struct{})
-	go func() { s.conns.Wait(); close(done) }()
+	go func() { s.handlers.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.log.Warn("drain deadline reached, closing remaining connections", "connections", s.active.Load())
-		s.abort()
+		s.closeSpread(spread, done)
 		<-done
 	}
 	s.abort()
@@ -190,13 +426,55 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// acceptLoop accepts connections until the listener is closed, backing off on errors such as
-// EMFILE the way net/http does, so a full fd table slows tether down instead of spinning.
-func (l *listener) acceptLoop() {
+// closeSpread ends the open connections one by one over spread (at once when spread is 0).
+func (s *Server) closeSpread(spread time.Duration, done <-chan struct{}) {
+	s.mu.Lock()
+	open := make([]*connState, 0, len(s.conns))
+	for c := range s.conns {
+		open = append(open, c)
+	}
+	s.mu.Unlock()
+	s.log.Warn("drain deadline reached, closing the remaining connections", "connections", len(open), "spread", spread)
+	var step time.Duration
+	if len(open) > 0 {
+		step = spread / time.Duration(len(open))
+	}
+	for i, c := range open {
+		if i > 0 && step > 0 {
+			select {
+			case <-time.After(step):
+			case <-done:
+				return
+			}
+		}
+		c.cancel(errDrained)
+	}
+}
+
+// track registers a new connection; the returned context ends when tether ends it.
+func (s *Server) track() (context.Context, *connState) {
+	ctx, cancel := context.WithCancelCause(s.hard)
+	c := &connState{cancel: cancel}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return ctx, c
+}
+
+func (s *Server) untrack(c *connState) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.cancel(nil)
+}
+
+// acceptLoop accepts connections until ln is closed, backing off on errors such as EMFILE
+// the way net/http does, so a full fd table slows tether down instead of spinning.
+func (l *listener) acceptLoop(ln net.Listener) {
 	defer l.srv.accepting.Done()
 	var delay time.Duration
 	for {
-		c, err := l.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -207,8 +485,22 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		delay = 0
-		l.srv.conns.Add(1)
+		l.srv.handlers.Add(1)
 		l.srv.active.Add(1)
 		go l.serveConn(c.(*net.TCPConn))
 	}
+}
+
+// CertificateFiles describes every certificate, key and client-CA file of the running
+// configuration as it is on disk now; when the text changes, a file changed.
+func (s *Server) CertificateFiles() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out string
+	for _, l := range s.lns {
+		if rt := l.rt.Load(); rt.tlsGen != nil {
+			out += rt.tlsGen.Files()
+		}
+	}
+	return out
 }

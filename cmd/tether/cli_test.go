@@ -354,7 +354,7 @@ servers = ["%s"]
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("tunnel still open after tether exited")
 	}
-	for _, want := range []string{`"reason":"aborted"`, "drain cut short"} {
+	for _, want := range []string{`"reason":"drain"`, "drain cut short"} {
 		if !strings.Contains(p.output(), want) {
 			t.Fatalf("output lacks %q", want)
 		}

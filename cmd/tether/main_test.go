@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -37,31 +36,29 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// process is a running tether command whose output the test reads.
+// process is a running tether command whose output the test reads. Output goes to a file, not
+// a pipe: a process started by a binary upgrade inherits it, and exec would otherwise wait for
+// that grandchild to close the pipe.
 type process struct {
 	cmd    *exec.Cmd
-	mu     sync.Mutex
-	out    bytes.Buffer // stdout and stderr, interleaved
+	out    *os.File // stdout and stderr, interleaved
 	exited chan error
 }
 
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
 func (p *process) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
+	b, _ := os.ReadFile(p.out.Name())
+	return string(b)
 }
 
 // start runs tether with args until the test ends.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, args...), exited: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	out, err := os.Create(filepath.Join(t.TempDir(), "output"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: exec.Command(binary, args...), out: out, exited: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +69,7 @@ func start(t *testing.T, args ...string) *process {
 		if t.Failed() {
 			t.Logf("tether %s output:\n%s", strings.Join(args, " "), p.output())
 		}
+		out.Close()
 	})
 	return p
 }

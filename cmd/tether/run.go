@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 
+	"github.com/tether-proxy/tether/admin"
 	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/listener"
 )
@@ -41,15 +46,35 @@ func cmdRun(args []string, _, stderr io.Writer) int {
 	return 0
 }
 
-// serve runs cfg until SIGINT or SIGTERM, then drains: listeners close at once, open tunnels
-// get cfg.DrainTimeout to finish, the rest are closed. A second signal closes them at once.
+// daemon is a running `tether run`: the proxy, its admin listener, and what signals do.
+type daemon struct {
+	log     *slog.Logger
+	srv     *listener.Server
+	admin   *http.Server
+	adminLn net.Listener
+	mu      sync.Mutex // one reload or upgrade at a time
+}
+
+// serve runs cfg until SIGINT or SIGTERM, or until a binary upgrade handed the sockets over,
+// then drains: listeners close at once, open tunnels get cfg.DrainTimeout to finish, the rest
+// are closed spread over cfg.DrainSpread. A second SIGINT/SIGTERM closes them at once.
+// SIGHUP reloads the configuration file; SIGUSR2 starts the binary again with the sockets.
 func serve(cfg *conf.Config, log *slog.Logger) error {
 	ctx := context.Background()
-	srv, err := listener.New(ctx, cfg, listener.Options{Logger: log})
+	inherited, err := inheritedSockets()
+	if err != nil {
+		return err
+	}
+	srv, err := listener.New(ctx, cfg, listener.Options{Logger: log, Inherited: inherited})
 	if err != nil {
 		return err
 	}
 	if err := srv.Listen(ctx); err != nil {
+		return err
+	}
+	d := &daemon{log: log, srv: srv}
+	if err := d.startAdmin(cfg, inherited); err != nil {
+		srv.StopAccepting()
 		return err
 	}
 	for _, l := range cfg.Listeners {
@@ -58,24 +83,47 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 	}
 	served := make(chan struct{})
 	go func() { srv.Serve(); close(served) }()
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			log.Warn("SIGHUP ignored: this version cannot reload its configuration; restart to apply changes")
-			continue
-		}
-		log.Info("shutting down", "signal", sig.String(), "drain_timeout", cfg.DrainTimeout, "connections", srv.Active())
-		break
+	stopWatch := d.watchCertificates()
+	defer stopWatch()
+	if err := notifyParent(); err != nil {
+		log.Warn("could not tell the previous process that we are ready", "err", err)
 	}
-	dctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	reason := ""
+	for reason == "" {
+		switch sig := <-sigs; sig {
+		case syscall.SIGHUP:
+			if err := d.Reload(ctx); err != nil {
+				log.Error("reload rejected; the running configuration stays", "err", err)
+			}
+		case syscall.SIGUSR2:
+			if err := d.upgrade(); err != nil {
+				log.Error("binary upgrade failed; this process keeps serving", "err", err)
+				continue
+			}
+			reason = "upgraded"
+		default:
+			reason = sig.String()
+		}
+	}
+	cur := srv.Config()
+	log.Info("shutting down", "reason", reason, "drain_timeout", cur.DrainTimeout,
+		"drain_spread", cur.DrainSpread, "connections", srv.Active())
+	if d.admin != nil {
+		d.admin.Close()
+	}
+	dctx, cancel := context.WithTimeout(ctx, cur.DrainTimeout)
 	defer cancel()
 	go func() {
-		if sig, ok := <-sigs; ok {
-			log.Warn("second signal: closing all connections now", "signal", sig.String())
-			cancel()
+		for sig := range sigs {
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+				log.Warn("second signal: closing all connections now", "signal", sig.String())
+				cancel()
+				return
+			}
 		}
 	}()
 	err = srv.Shutdown(dctx)
@@ -87,6 +135,98 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 	log.Info("stopped; all connections drained")
 	return err
 }
+
+// Reload re-reads the configuration file the running one came from and applies it; a file
+// with problems is rejected whole and the running configuration stays.
+func (d *daemon) Reload(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	path := d.srv.Config().File
+	start := time.Now()
+	cfg, err := conf.Load(path)
+	if err != nil {
+		var ps conf.Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				d.log.Error("configuration problem", "problem", p.Error())
+			}
+		}
+		return fmt.Errorf("reload %s: %w", path, err)
+	}
+	if err := d.srv.Reload(ctx, cfg); err != nil {
+		return fmt.Errorf("reload %s: %w", path, err)
+	}
+	if old, cur := d.adminAddr(), cfg.Admin; (old == "") != (cur == nil) || (cur != nil && old != cur.Addr.String()) {
+		d.log.Warn("the [admin] listener changes only on restart or binary upgrade")
+	}
+	d.log.Info("configuration reloaded", "file", path, "listeners", len(cfg.Listeners),
+		"upstreams", len(cfg.Upstreams), "took", time.Since(start))
+	return nil
+}
+
+// startAdmin serves the admin endpoints when the configuration has an [admin] table.
+func (d *daemon) startAdmin(cfg *conf.Config, inherited map[string]*os.File) error {
+	if cfg.Admin == nil {
+		return nil
+	}
+	key := adminSocketKey
+	var ln net.Listener
+	if f := inherited[key]; f != nil {
+		l, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("admin: inherited socket: %w", err)
+		}
+		ln = l
+	} else {
+		l, err := net.Listen("tcp", cfg.Admin.Addr.String())
+		if err != nil {
+			return fmt.Errorf("admin: %w", err)
+		}
+		ln = l
+	}
+	d.adminLn = ln
+	d.admin = &http.Server{Handler: admin.Handler(d, d.log), ReadHeaderTimeout: 10 * time.Second}
+	go d.admin.Serve(ln)
+	d.log.Info("admin listening", "addr", ln.Addr().String())
+	return nil
+}
+
+func (d *daemon) adminAddr() string {
+	if d.adminLn == nil {
+		return ""
+	}
+	return d.adminLn.Addr().String()
+}
+
+// watchCertificates reloads when a certificate, key or client CA file of the running
+// configuration changes on disk (checked every few seconds), as if SIGHUP had been sent.
+func (d *daemon) watchCertificates() (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(certPollInterval)
+		defer tick.Stop()
+		last := d.srv.CertificateFiles()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if now := d.srv.CertificateFiles(); now != last {
+					last = now
+					d.log.Info("certificate files changed on disk; reloading")
+					if err := d.Reload(context.Background()); err != nil {
+						d.log.Error("reload after a certificate change rejected", "err", err)
+					}
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// certPollInterval is how often certificate files are checked for changes.
+var certPollInterval = 2 * time.Second
 
 // printProblems prints a configuration error: one problem per line, each with its position.
 func printProblems(w io.Writer, err error) {
