@@ -18,6 +18,8 @@ type reloader struct {
 
 func (r *reloader) Reload(context.Context) error { r.calls++; return r.err }
 
+func (r *reloader) WriteMetrics(w io.Writer) { io.WriteString(w, "tether_test_metric 1\n") }
+
 func TestHandler(t *testing.T) {
 	tests := []struct {
 		name, method, path string
@@ -30,6 +32,8 @@ func TestHandler(t *testing.T) {
 		{"reload ok", "POST", "/reload", nil, 200, `"ok":true`, 1},
 		{"reload rejected", "POST", "/reload", errors.New("tether.toml:3: listeners[0].listen: bad"), 400, `listeners[0].listen`, 1},
 		{"reload needs POST", "GET", "/reload", nil, 405, "", 0},
+		{"metrics", "GET", "/metrics", nil, 200, "tether_test_metric 1", 0},
+		{"process metrics", "GET", "/metrics", nil, 200, "process_resident_memory_bytes", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -180,6 +180,9 @@ type Upstream struct {
 	// ProxyProtocol selects the PROXY protocol header sent to backends;
 	// [ProxyOff] (the zero value) sends none.
 	ProxyProtocol ProxyProtocol
+	// UpstreamOps are the active health check and DNS settings (defined in
+	// upstream.go).
+	UpstreamOps
 	// Line is the line of the [upstreams.NAME] header (or of the key that
 	// first defined it).
 	Line int
@@ -240,4 +243,7 @@ type Server struct {
 	// precede the hash directive). An upstream needs at least one server
 	// that is not a backup.
 	Backup bool
+	// Resolve (nginx `resolve`) re-resolves Host while running, honouring
+	// the DNS TTL; Host is then always a name, never an IP literal.
+	Resolve bool
 }

@@ -170,6 +170,9 @@ func checkServer(t *testing.T, s Server) {
 	if s.Backup {
 		line += " backup"
 	}
+	if s.Resolve {
+		line += " resolve"
+	}
 	again, err := ParseServer(line)
 	if err != nil || again != s {
 		t.Errorf("round trip of %+v via %q: %+v, %v", s, line, again, err)

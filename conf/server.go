@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -24,12 +25,12 @@ const (
 )
 
 // serverParams lists the parameters ParseServer understands, for messages.
-const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, down, backup"
+const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, down, backup, resolve"
 
 // ParseServer parses one nginx stream `server` line (without the leading
 // "server" keyword, though it is tolerated, as is a trailing ";"):
 //
-//	ADDRESS [weight=N] [max_fails=N] [fail_timeout=TIME] [max_conns=N] [down] [backup]
+//	ADDRESS [weight=N] [max_fails=N] [fail_timeout=TIME] [max_conns=N] [down] [backup] [resolve]
 //
 // following ngx_stream_upstream_server (src/stream/ngx_stream_upstream.c):
 // ADDRESS is host:port or [ipv6]:port with a mandatory port in 1..65535;
@@ -38,7 +39,9 @@ const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, dow
 // (ngx_atoi: digits only); weight must be 1..65536; max_fails=0 disables
 // failure accounting; max_conns=0 means unlimited; TIME uses nginx time
 // syntax in seconds (ngx_parse_time with is_sec: "30", "30s", "1m30s";
-// no "ms"). Defaults: weight=1 max_fails=1 fail_timeout=10s.
+// no "ms"). Defaults: weight=1 max_fails=1 fail_timeout=10s. resolve (as
+// in nginx 1.27.3+ and NGINX Plus) marks a server whose host name is
+// re-resolved while tether runs; it needs a host name, not an IP literal.
 //
 // Unlike nginx, a parameter given twice is an error rather than silently
 // using the last one. Server.Name is the address exactly as written.
@@ -101,6 +104,11 @@ func parseServer(s string) (Server, []error) {
 		seen[name] = true
 		if err := srv.setParam(name, val, hasVal); err != nil {
 			errs = append(errs, fmt.Errorf("server %q: invalid parameter %q: %w", s, f, err))
+		}
+	}
+	if srv.Resolve && srv.Host != "" {
+		if _, err := netip.ParseAddr(srv.Host); err == nil {
+			errs = append(errs, fmt.Errorf("server %q: resolve needs a host name, and %q is an IP address (drop resolve)", s, srv.Host))
 		}
 	}
 	return srv, errs
@@ -196,11 +204,16 @@ func (srv *Server) setParam(name, val string, hasVal bool) error {
 			return err
 		}
 		srv.Backup = true
-	case "resolve", "service", "slow_start", "drain", "route", "zone":
+	case "resolve":
+		if err := flag(); err != nil {
+			return err
+		}
+		srv.Resolve = true
+	case "service", "slow_start", "drain", "route", "zone":
 		return fmt.Errorf("%s is not supported by tether (valid: %s)", name, serverParams)
 	default:
 		msg := "unknown parameter"
-		if sug := suggest(name, []string{"weight", "max_fails", "fail_timeout", "max_conns", "down", "backup"}); sug != "" {
+		if sug := suggest(name, []string{"weight", "max_fails", "fail_timeout", "max_conns", "down", "backup", "resolve"}); sug != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", sug)
 		}
 		return fmt.Errorf("%s; valid: %s", msg, serverParams)

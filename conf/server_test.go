@@ -38,6 +38,8 @@ func TestParseServer(t *testing.T) {
 		// the same address differently.
 		{"10.0.0.1:00080", base("10.0.0.1:00080", "10.0.0.1", 80)},
 		{"Backend.Example.COM:443", base("Backend.Example.COM:443", "Backend.Example.COM", 443)},
+		{"app.internal:3001 resolve", with(base("app.internal:3001", "app.internal", 3001), func(s *Server) { s.Resolve = true })},
+		{"server app.internal:3001 weight=2 resolve;", with(base("app.internal:3001", "app.internal", 3001), func(s *Server) { s.Weight, s.Resolve = 2, true })},
 	}
 	for _, tc := range valid {
 		got, err := ParseServer(tc.in)
@@ -94,7 +96,11 @@ func TestParseServer(t *testing.T) {
 		{"x:1 Weight=2", []string{`unknown parameter (did you mean "weight"?)`}},
 		{"x:1 weigth=2", []string{`unknown parameter (did you mean "weight"?); valid: weight=N,`}},
 		{"x:1 bogus", []string{"unknown parameter; valid: weight=N"}},
-		{"x:1 resolve", []string{"resolve is not supported by tether"}},
+		{"x:1 drain", []string{"drain is not supported by tether"}},
+		{"x:1 resolve=yes", []string{`invalid parameter "resolve=yes": resolve takes no value`}},
+		{"127.0.0.1:80 resolve", []string{`resolve needs a host name, and "127.0.0.1" is an IP address`}},
+		{"[::1]:80 resolve", []string{`resolve needs a host name, and "::1" is an IP address`}},
+		{"x:1 reslove", []string{`unknown parameter (did you mean "resolve"?)`}},
 		{"x:1 weight=2 weight=3", []string{`parameter "weight" given twice`}},
 		{"x:1 down down", []string{`parameter "down" given twice`}},
 		// Every problem of a line is reported.

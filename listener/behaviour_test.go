@@ -46,7 +46,7 @@ servers = ["%s", "%s", "%s"]
 		}
 		withDown.Servers = append(withDown.Servers, srv)
 	}
-	expect, err := upstream.New(context.Background(), withDown, net.DefaultResolver)
+	expect, err := upstream.New(context.Background(), withDown, net.DefaultResolver, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,15 @@
 package listener
 
 import (
+	"fmt"
+	"net/netip"
+
 	"context"
 	"crypto/tls"
 	"errors"
+	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/tether-proxy/tether/conf"
+	"github.com/tether-proxy/tether/proxyin"
 	"io"
 	"log/slog"
 	"net"
@@ -24,71 +30,119 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	s := l.srv
 	defer s.handlers.Done()
 	defer s.active.Add(-1)
-	ctx, cs := s.track()
-	defer s.untrack(cs)
 	rt := l.rt.Load()
 	start := time.Now()
-	clientIP := raw.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
-	log := s.log.With("listener", rt.cfg.Name, "client", raw.RemoteAddr().String())
+	cl := client{addr: raw.RemoteAddr().(*net.TCPAddr), local: raw.LocalAddr().(*net.TCPAddr)}
+	cl.ip = cl.addr.AddrPort().Addr()
+	log := s.log.With("listener", rt.cfg.Name, "client", cl.addr.String())
+	rt.metrics.accepted.Inc()
 
-	// Until forwarding starts, the hard stop interrupts whichever step is blocked.
+	// 0. Limits: the process's and the listener's connection caps, before any work.
+	release, reason := l.admit(rt)
+	if reason != "" {
+		s.refused(rt, reason)
+		raw.SetLinger(0)
+		raw.Close()
+		return
+	}
+	defer release()
+	ctx, cs := s.track()
+	defer s.untrack(cs)
+
+	// Until forwarding starts, a drain or stop interrupts whichever step is blocked.
 	stopped := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
+	fail := func(reason string, err error) {
+		stopped()
+		s.refused(rt, reason)
+		log.Info("connection rejected", "reason", reason, "err", err)
+		raw.Close()
+	}
 
-	// 1. TLS termination on wss listeners, bounded by the handshake timeout.
-	client := net.Conn(raw)
-	var sni string
-	if rt.tls != nil {
-		tc := tls.Server(raw, rt.tls.Config())
-		if err := tlsterm.Handshake(tc, rt.cfg.Timeouts.Handshake); err != nil {
+	// 1. PROXY protocol from trusted load balancers: the header's source is the client.
+	if pi := rt.cfg.ProxyIn; pi != nil {
+		if err := readProxyHeader(raw, pi, &cl); err != nil {
+			fail("proxy header", err)
+			return
+		}
+		if cl.via != nil {
+			log = log.With("client", cl.addr.String(), "via", cl.via.String())
+		}
+	}
+	if rt.cfg.MaxConnsPerClient > 0 {
+		if !l.clients.acquire(cl.ip, rt.cfg.MaxConnsPerClient) {
 			stopped()
-			log.Info("connection rejected", "reason", "tls handshake failed", "err", err)
+			s.refused(rt, "max_conns_per_client")
+			raw.SetLinger(0)
 			raw.Close()
 			return
 		}
-		client, sni = tc, tc.ConnectionState().ServerName
+		defer l.clients.release(cl.ip)
 	}
 
-	// 2. Read the HTTP request head, bounded in size and time. Everything read is replayed.
+	// 2. TLS termination on wss listeners, bounded in time and in concurrent handshakes.
+	conn := net.Conn(raw)
+	var tlsState *tls.ConnectionState
+	if rt.tls != nil {
+		slots := *s.handshake.Load()
+		select {
+		case slots <- struct{}{}:
+		default:
+			fail("max_handshakes", errors.New("too many TLS handshakes in progress"))
+			return
+		}
+		tc := tls.Server(raw, rt.tls.Config())
+		err := tlsterm.Handshake(tc, rt.cfg.Timeouts.Handshake)
+		<-slots
+		if err != nil {
+			fail("tls handshake", err)
+			return
+		}
+		st := tc.ConnectionState()
+		conn, tlsState = tc, &st
+	}
+
+	// 3. Read the HTTP request head, bounded in size and time. Everything read is replayed.
 	var bufp *[]byte
 	var replay []byte
 	if rt.mode != 0 {
 		bufp = rt.bufs.Get().(*[]byte)
-		client.SetReadDeadline(time.Now().Add(rt.cfg.Timeouts.Preamble))
+		conn.SetReadDeadline(time.Now().Add(rt.cfg.Timeouts.Preamble))
 		var head preamble.Head
-		n, err := preamble.Read(client, *bufp, &head, rt.mode)
+		n, err := preamble.Read(conn, *bufp, &head, rt.mode)
 		if err != nil {
 			rt.bufs.Put(bufp)
 			stopped()
-			s.refuse(log, client, err)
+			s.refuse(log, rt, conn, err)
 			return
 		}
-		client.SetReadDeadline(time.Time{})
+		conn.SetReadDeadline(time.Time{})
 		replay = (*bufp)[:n]
 	}
 
-	// 3. Choose the backend by hashing the client address exactly as nginx spells
+	// 4. Choose the backend by hashing the client address exactly as nginx spells
 	// $remote_addr (an IPv4 client on a dual-stack socket is "::ffff:a.b.c.d"), then dial it,
 	// moving on to the next peer of the hash when a connect fails.
 	var keyBuf [64]byte
-	key := hashing.AppendRemoteAddr(keyBuf[:0], clientIP, clientIP.Is4In6())
+	key := hashing.AppendRemoteAddr(keyBuf[:0], cl.ip, cl.ip.Is4In6())
 	backend, peer, err := rt.pool.Connect(ctx, key, rt.dialer, log)
 	if err != nil {
 		if bufp != nil {
 			rt.bufs.Put(bufp)
 		}
 		stopped()
+		s.refused(rt, "no backend")
 		log.Warn("connection rejected", "reason", "no backend", "key", string(key), "err", err)
 		if rt.mode != 0 {
-			s.refuse(log, client, badGateway)
+			s.refuse(log, rt, conn, badGateway)
 		} else {
-			client.Close()
+			conn.Close()
 		}
 		return
 	}
 	defer peer.Release()
 
-	// 4. PROXY header (if configured) and the replayed head, in one write.
-	err = sendPreface(backend, rt, raw, replay)
+	// 5. PROXY header (if configured) and the replayed head, in one write.
+	err = sendPreface(backend, rt, &cl, tlsState, replay)
 	if bufp != nil {
 		rt.bufs.Put(bufp)
 	}
@@ -96,23 +150,30 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	if err != nil {
 		log.Warn("connection rejected", "reason", "backend write failed", "backend", peer.String(), "err", err)
 		backend.Close()
-		client.Close()
+		conn.Close()
 		return
+	}
+	sni := ""
+	if tlsState != nil {
+		sni = tlsState.ServerName
 	}
 	log.Debug("tunnel opened", "sni", sni, "backend", peer.String(), "server", peer.Server.Name)
 
-	// 5. Forward both ways until both sides are done; Forward closes both connections.
-	res := s.engine.Forward(ctx, client, backend, splice.Options{
+	// 6. Forward both ways until both sides are done; Forward closes both connections.
+	res := s.engine.Forward(ctx, conn, backend, splice.Options{
 		Idle:      rt.cfg.Timeouts.Idle,
 		HalfClose: rt.cfg.Timeouts.HalfClose,
 	})
 
-	// 6. One access-log line per tunnel.
+	// 7. One access-log line per tunnel.
+	up := res.Up + int64(len(replay))
+	rt.metrics.bytesUp.Add(int(up))
+	rt.metrics.bytesDown.Add(int(res.Down))
 	attrs := []slog.Attr{
 		slog.String("sni", sni),
 		slog.String("backend", peer.String()),
 		slog.String("server", peer.Server.Name),
-		slog.Int64("bytes_up", res.Up+int64(len(replay))),
+		slog.Int64("bytes_up", up),
 		slog.Int64("bytes_down", res.Down),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("reason", closeReason(res)),
@@ -123,10 +184,63 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	log.LogAttrs(context.Background(), slog.LevelInfo, "tunnel closed", attrs...)
 }
 
+// client is who a connection is from: the socket's peer, or what a trusted PROXY header says.
+type client struct {
+	addr  *net.TCPAddr // the client
+	local *net.TCPAddr // the address it connected to
+	ip    netip.Addr   // addr's IP, spelled as the socket family has it (4-in-6 on dual-stack)
+	via   *net.TCPAddr // the load balancer that sent a PROXY header, or nil
+}
+
+// readProxyHeader applies a listener's proxy_protocol_in: a trusted peer must send a PROXY
+// header and its source address becomes the client; an untrusted peer that sends one is
+// refused; any other connection is served as itself.
+func readProxyHeader(raw *net.TCPConn, pi *conf.ProxyIn, cl *client) error {
+	raw.SetReadDeadline(time.Now().Add(pi.Timeout))
+	defer raw.SetReadDeadline(time.Time{})
+	peer := cl.ip.Unmap()
+	trusted := false
+	for _, p := range pi.Trusted {
+		if p.Contains(peer) {
+			trusted = true
+			break
+		}
+	}
+	if !trusted {
+		has, err := proxyin.HasSignature(raw)
+		if err != nil {
+			return fmt.Errorf("untrusted peer %s: %w", peer, err)
+		}
+		if has {
+			return fmt.Errorf("PROXY header from untrusted peer %s", peer)
+		}
+		return nil
+	}
+	h, err := proxyin.Read(raw)
+	if err != nil {
+		return fmt.Errorf("trusted peer %s: %w", peer, err)
+	}
+	src, dst, ok := h.TCPAddrs()
+	if !ok {
+		return nil // PROXY UNKNOWN / v2 LOCAL (health checks): the peer speaks for itself
+	}
+	cl.via, cl.addr, cl.local = cl.addr, src, dst
+	ip, _ := netip.AddrFromSlice(src.IP)
+	if h.TransportProtocol == proxyproto.TCPv4 {
+		ip = ip.Unmap() // nginx spells a v4 header address dotted, whatever the socket
+	}
+	cl.ip = ip
+	return nil
+}
+
 // sendPreface writes the PROXY header and the replayed bytes to the backend in one writev,
 // bounded by the connect timeout.
-func sendPreface(backend net.Conn, rt *route, client net.Conn, replay []byte) error {
-	hdr, err := upstream.ProxyHeader(rt.pool.ProxyProtocol, client.RemoteAddr(), client.LocalAddr())
+func sendPreface(backend net.Conn, rt *route, cl *client, st *tls.ConnectionState, replay []byte) error {
+	var info *upstream.TLSInfo
+	if st != nil {
+		info = &upstream.TLSInfo{ServerName: st.ServerName, Version: st.Version, ClientVerified: len(st.VerifiedChains) > 0}
+	}
+	hdr, err := upstream.ProxyHeader(rt.pool.ProxyProtocol, cl.addr, cl.local, info)
 	if err != nil {
 		return err
 	}
@@ -153,7 +267,7 @@ const (
 )
 
 // refuse answers an HTTP error for err when it is a *preamble.Reject (logging why), then closes.
-func (s *Server) refuse(log *slog.Logger, client net.Conn, err error) {
+func (s *Server) refuse(log *slog.Logger, rt *route, client net.Conn, err error) {
 	defer client.Close()
 	var rej *preamble.Reject
 	if !errors.As(err, &rej) {
@@ -166,6 +280,7 @@ func (s *Server) refuse(log *slog.Logger, client net.Conn, err error) {
 		return
 	}
 	if rej != badGateway {
+		s.refused(rt, "bad request head")
 		log.Info("connection rejected", "reason", "bad request head", "status", rej.Status, "err", rej.Reason)
 	}
 	client.SetWriteDeadline(time.Now().Add(lingerTime))

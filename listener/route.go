@@ -15,22 +15,25 @@ import (
 // listener is one listening socket and how its connections are served. A reload that keeps
 // the address keeps the listener (and its socket) and swaps its route.
 type listener struct {
-	srv *Server
-	key string       // SocketKey
-	ln  net.Listener // nil until bound
-	rt  atomic.Pointer[route]
+	srv     *Server
+	key     string       // SocketKey
+	ln      net.Listener // nil until bound
+	rt      atomic.Pointer[route]
+	active  atomic.Int64 // connections of this listener being served (its max_conns)
+	clients clientCounts // open connections per client address (max_conns_per_client)
 }
 
 // route is everything a connection of one listener needs, fixed for that connection's life:
 // each connection loads it once at accept, so a reload changes only later connections.
 type route struct {
-	cfg    *conf.Listener
-	pool   *upstream.Pool
-	tls    *tlsterm.Terminator // nil: plain listener; kept across reloads by listener name
-	tlsGen *tlsterm.Generation // the certificates this configuration loaded
-	mode   preamble.Mode       // 0: preamble "none", nothing is read before choosing the backend
-	dialer *net.Dialer
-	bufs   sync.Pool // *[]byte of cfg.MaxPreamble bytes, held only while the head is read
+	cfg     *conf.Listener
+	pool    *upstream.Pool
+	tls     *tlsterm.Terminator // nil: plain listener; kept across reloads by listener name
+	tlsGen  *tlsterm.Generation // the certificates this configuration loaded
+	mode    preamble.Mode       // 0: preamble "none", nothing is read before choosing the backend
+	dialer  *net.Dialer
+	bufs    sync.Pool // *[]byte of cfg.MaxPreamble bytes, held only while the head is read
+	metrics routeMetrics
 }
 
 func preambleMode(m conf.PreambleMode) preamble.Mode {

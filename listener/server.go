@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/splice"
 	"github.com/tether-proxy/tether/tlsterm"
@@ -48,10 +50,12 @@ type Server struct {
 	hard  context.Context // cancelled when every connection must end now
 	abort context.CancelFunc
 
-	accepting sync.WaitGroup // accept loops
-	handlers  sync.WaitGroup // connection goroutines
-	active    atomic.Int64   // connections being served
-	handshake chan struct{}  // TLS handshake slots (max_handshakes)
+	accepting sync.WaitGroup                // accept loops
+	handlers  sync.WaitGroup                // connection goroutines
+	active    atomic.Int64                  // connections being served
+	handshake atomic.Pointer[chan struct{}] // TLS handshake slots (max_handshakes)
+	maxConns  atomic.Int64                  // process-wide cap on served connections; 0 = none
+	metrics   *metrics.Set
 }
 
 // connState is one served connection, tracked so that a drain can end it.
@@ -72,6 +76,7 @@ func New(ctx context.Context, cfg *conf.Config, opt Options) (*Server, error) {
 		terms:     make(map[string]*tlsterm.Terminator),
 		inherited: opt.Inherited,
 		conns:     make(map[*connState]struct{}),
+		metrics:   metrics.NewSet(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -84,6 +89,7 @@ func New(ctx context.Context, cfg *conf.Config, opt Options) (*Server, error) {
 		s.ownsEng = true
 	}
 	s.hard, s.abort = context.WithCancel(context.Background())
+	s.registerServerMetrics()
 	p, err := s.prepare(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -106,7 +112,7 @@ type plan struct {
 func (s *Server) prepare(ctx context.Context, cfg *conf.Config) (*plan, error) {
 	p := &plan{cfg: cfg, pools: make(map[string]*upstream.Pool), terms: make(map[string]*tlsterm.Terminator)}
 	for name, u := range cfg.Upstreams {
-		pool, err := upstream.New(ctx, u, s.resolver)
+		pool, err := upstream.New(ctx, u, s.resolver, s.Pool(name))
 		if err != nil {
 			return nil, err
 		}
@@ -122,6 +128,7 @@ func (s *Server) prepare(ctx context.Context, cfg *conf.Config) (*plan, error) {
 			dialer: &net.Dialer{Timeout: lc.Timeouts.Connect, KeepAliveConfig: keepAlive},
 			mode:   preambleMode(lc.Preamble),
 		}
+		rt.metrics = s.newRouteMetrics(lc.Name)
 		if rt.pool == nil {
 			return nil, fmt.Errorf("listener %s: upstream %q is not defined", lc.Name, lc.Upstream)
 		}
@@ -177,8 +184,10 @@ func (s *Server) commit(p *plan) {
 	s.cfg = p.cfg
 	s.pools = p.pools
 	s.terms = p.terms
-	if s.handshake == nil || cap(s.handshake) != p.cfg.MaxHandshakes {
-		s.handshake = make(chan struct{}, max(p.cfg.MaxHandshakes, 1))
+	s.maxConns.Store(int64(p.cfg.MaxConns))
+	if hs := s.handshake.Load(); hs == nil || cap(*hs) != p.cfg.MaxHandshakes {
+		slots := make(chan struct{}, max(p.cfg.MaxHandshakes, 1))
+		s.handshake.Store(&slots) // handshakes running keep the slots they took from the old one
 	}
 }
 

@@ -33,7 +33,7 @@ func TestProxyHeader(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := ProxyHeader(tc.version, tcp(tc.src), tcp(tc.dst))
+			b, err := ProxyHeader(tc.version, tcp(tc.src), tcp(tc.dst), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

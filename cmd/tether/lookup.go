@@ -47,7 +47,7 @@ func cmdLookup(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tether lookup:", err)
 		return 2
 	}
-	pool, err := upstream.New(context.Background(), u, net.DefaultResolver)
+	pool, err := upstream.New(context.Background(), u, net.DefaultResolver, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "tether lookup:", err)
 		return 1

@@ -7,6 +7,8 @@
 //	tether check -c FILE        validate FILE like `nginx -t`, print every problem with its position
 //	tether lookup -c FILE [-u UPSTREAM | -l LISTENER] ADDR...
 //	                            print the backend each client address is sent to
+//	tether import-nginx FILE    print the tether configuration equivalent to an nginx.conf
+//	tether diff OLD NEW         preview which clients a configuration change moves
 //	tether demo                 run a TLS listener in front of built-in WebSocket echo backends
 //	tether version              print the version
 package main
@@ -25,6 +27,12 @@ Usage:
   tether lookup -c FILE [-u UPSTREAM | -l LISTENER] ADDR...
                               print "<addr> <backend address> <server name>" for each client address
                               (the backend a live connection from ADDR gets with all backends healthy)
+  tether import-nginx [-p PREFIX] FILE
+                              print the tether configuration equivalent to an nginx.conf (with its
+                              includes); what cannot be carried over is listed on stderr
+  tether diff [-n N] [-addrs FILE] OLD NEW
+                              per upstream: the share of clients a change from config OLD to NEW
+                              moves to another backend, from which backend to which, ring shares
   tether demo [-listen ADDR]  zero-config demo: TLS listener + 3 built-in WebSocket echo backends
   tether version              print the version
 
@@ -51,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdLookup(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "import-nginx":
+		return cmdImportNginx(rest, stdout, stderr)
+	case "diff":
+		return cmdDiff(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -164,6 +164,9 @@ func (d *daemon) Reload(ctx context.Context) error {
 	return nil
 }
 
+// WriteMetrics writes the proxy's metrics, for the admin /metrics endpoint.
+func (d *daemon) WriteMetrics(w io.Writer) { d.srv.WriteMetrics(w) }
+
 // startAdmin serves the admin endpoints when the configuration has an [admin] table.
 func (d *daemon) startAdmin(cfg *conf.Config, inherited map[string]*os.File) error {
 	if cfg.Admin == nil {

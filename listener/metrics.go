@@ -1,0 +1,43 @@
+package listener
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// routeMetrics are a listener's counters, created when its route is built so the per-connection
+// path only increments them.
+type routeMetrics struct {
+	accepted  *metrics.Counter
+	bytesUp   *metrics.Counter
+	bytesDown *metrics.Counter
+}
+
+func (s *Server) newRouteMetrics(name string) routeMetrics {
+	return routeMetrics{
+		accepted:  s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_connections_total{listener=%q}`, name)),
+		bytesUp:   s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_bytes_total{listener=%q,direction="up"}`, name)),
+		bytesDown: s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_bytes_total{listener=%q,direction="down"}`, name)),
+	}
+}
+
+// registerServerMetrics adds the gauges that read the Server's live state.
+func (s *Server) registerServerMetrics() {
+	s.metrics.NewGauge(`tether_connections_active`, func() float64 { return float64(s.active.Load()) })
+	s.metrics.NewGauge(`tether_tls_handshakes_in_progress`, func() float64 {
+		if hs := s.handshake.Load(); hs != nil {
+			return float64(len(*hs))
+		}
+		return 0
+	})
+}
+
+// refused counts a connection tether refused, by reason.
+func (s *Server) refused(rt *route, reason string) {
+	s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_connections_refused_total{listener=%q,reason=%q}`, rt.cfg.Name, reason)).Inc()
+}
+
+// WriteMetrics writes the Server's metrics in the Prometheus text format.
+func (s *Server) WriteMetrics(w io.Writer) { s.metrics.WritePrometheus(w) }

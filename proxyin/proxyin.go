@@ -1,0 +1,185 @@
+//go:build unix
+
+// Package proxyin reads the PROXY protocol header (HAProxy's proxy-protocol.txt, v1 and v2)
+// that a trusted load balancer in front of tether sends first on each connection, without
+// consuming a single byte past it: the bytes that follow (a TLS ClientHello, an HTTP head, a
+// spliced stream) stay in the socket for the next step.
+package proxyin
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
+)
+
+// Limits from proxy-protocol.txt: a v1 line is at most 107 bytes with its CRLF (section 2.1);
+// a v2 header is 16 bytes plus a length (section 2.2), which tether caps well below 64 KiB.
+const (
+	maxV1     = 107
+	maxV2     = 16 + 2048
+	v2HeadLen = 16
+)
+
+var (
+	sigV1 = []byte("PROXY ")
+	sigV2 = []byte("\r\n\r\n\x00\r\nQUIT\n")
+)
+
+// ErrNoHeader means the connection does not start with a PROXY signature.
+var ErrNoHeader = errors.New("proxy protocol: no PROXY header")
+
+// Frame reports how long the PROXY header at the start of b is. It returns n > 0 when b holds
+// a whole header of n bytes, n == 0 when b is a prefix of a header that needs more bytes, and
+// ErrNoHeader or another error when b cannot start a valid header.
+func Frame(b []byte) (int, error) {
+	switch {
+	case len(b) == 0:
+		return 0, nil
+	case b[0] == sigV1[0]:
+		if !bytes.HasPrefix(b, sigV1[:min(len(b), len(sigV1))]) {
+			return 0, ErrNoHeader
+		}
+		i := bytes.IndexByte(b[:min(len(b), maxV1)], '\n')
+		switch {
+		case i < 0 && len(b) >= maxV1:
+			return 0, fmt.Errorf("proxy protocol v1: no CRLF within %d bytes", maxV1)
+		case i < 0:
+			return 0, nil
+		case i == 0 || b[i-1] != '\r':
+			return 0, errors.New("proxy protocol v1: line does not end with CRLF")
+		}
+		return i + 1, nil
+	case b[0] == sigV2[0]:
+		if !bytes.HasPrefix(b, sigV2[:min(len(b), len(sigV2))]) {
+			return 0, ErrNoHeader
+		}
+		if len(b) < v2HeadLen {
+			return 0, nil
+		}
+		if b[12]>>4 != 2 {
+			return 0, fmt.Errorf("proxy protocol v2: version %d", b[12]>>4)
+		}
+		n := v2HeadLen + int(binary.BigEndian.Uint16(b[14:16]))
+		if n > maxV2 {
+			return 0, fmt.Errorf("proxy protocol v2: header of %d bytes exceeds %d", n, maxV2)
+		}
+		if len(b) < n {
+			return 0, nil
+		}
+		return n, nil
+	}
+	return 0, ErrNoHeader
+}
+
+// Parse parses one complete header as framed by Frame.
+func Parse(b []byte) (*proxyproto.Header, error) {
+	h, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(b), max(len(b), 256)))
+	if err != nil {
+		return nil, fmt.Errorf("proxy protocol: %w", err)
+	}
+	return h, nil
+}
+
+// Read reads one PROXY header from c, peeking (MSG_PEEK) until Frame says it is whole and then
+// reading exactly its bytes. The caller bounds the wait with c's read deadline.
+func Read(c syscall.Conn) (*proxyproto.Header, error) {
+	var buf [maxV2]byte
+	n, err := peekUntil(c, buf[:], func(b []byte) (bool, error) {
+		n, err := Frame(b)
+		return n > 0, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	size, _ := Frame(buf[:n])
+	if err := readExactly(c, buf[:size]); err != nil {
+		return nil, fmt.Errorf("proxy protocol: read header: %w", err)
+	}
+	return Parse(buf[:size])
+}
+
+// HasSignature reports whether c starts with a PROXY v1 or v2 signature, consuming nothing. It
+// waits only as long as the bytes seen so far could still be one.
+func HasSignature(c syscall.Conn) (bool, error) {
+	var buf [16]byte
+	n, err := peekUntil(c, buf[:], func(b []byte) (bool, error) {
+		if len(b) == 0 {
+			return false, nil
+		}
+		if _, err := Frame(b); errors.Is(err, ErrNoHeader) {
+			return true, nil // decided: not a header
+		}
+		return len(b) >= len(sigV2) || (b[0] == 'P' && len(b) >= len(sigV1)), nil
+	})
+	if err != nil {
+		return false, err
+	}
+	_, ferr := Frame(buf[:n])
+	return !errors.Is(ferr, ErrNoHeader), nil
+}
+
+// peekUntil peeks into buf until done reports true, waiting for more bytes as needed.
+func peekUntil(c syscall.Conn, buf []byte, done func([]byte) (bool, error)) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var cbErr error
+	err = rc.Read(func(fd uintptr) bool {
+		m, _, rerr := unix.Recvfrom(int(fd), buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		switch {
+		case rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK:
+			return false
+		case rerr == unix.EINTR:
+			return false
+		case rerr != nil:
+			cbErr = rerr
+			return true
+		case m == 0:
+			cbErr = errors.New("proxy protocol: connection closed before the header")
+			return true
+		}
+		n = m
+		ok, derr := done(buf[:m])
+		if derr != nil {
+			cbErr = derr
+			return true
+		}
+		if !ok && m == len(buf) {
+			cbErr = errors.New("proxy protocol: header too long")
+			return true
+		}
+		if !ok && peerClosed(fd) {
+			cbErr = errors.New("proxy protocol: connection closed before the header")
+			return true
+		}
+		return ok // not done: wait until more bytes arrive
+	})
+	if err == nil {
+		err = cbErr
+	}
+	return n, err
+}
+
+// readExactly consumes len(b) bytes that peekUntil saw.
+func readExactly(c syscall.Conn, b []byte) error {
+	if r, ok := c.(net.Conn); ok {
+		for len(b) > 0 {
+			n, err := r.Read(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+		return nil
+	}
+	return errors.New("not a net.Conn")
+}
