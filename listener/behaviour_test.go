@@ -135,8 +135,14 @@ func TestDualStackKey(t *testing.T) {
 		servers = append(servers, fmt.Sprintf("%q", b.addr()))
 		byName[b.name] = b.addr()
 	}
-	port := freePort(t)
-	p := startProxy(t, fmt.Sprintf(`
+	// [::]:P also needs P free on every IPv4 address, which a port picked on 127.0.0.1 may not
+	// be while other tests run: retry with another port.
+	var p *proxy
+	var port int
+	for attempt := 0; p == nil; attempt++ {
+		port = freePort(t)
+		var err error
+		p, err = tryStartProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "dual"
 listen = "[::]:%d"
@@ -145,6 +151,10 @@ upstream = "app"
 [upstreams.app]
 servers = [%s]
 `, port, strings.Join(servers, ", ")))
+		if err != nil && (attempt == 4 || !strings.Contains(err.Error(), "address already in use")) {
+			t.Fatal(err)
+		}
+	}
 	pool := p.srv.Pool("app")
 	differs := 0
 	for i := range 40 {

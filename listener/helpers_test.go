@@ -77,6 +77,16 @@ func (p *proxy) addr(name string) string { return p.srv.Addr(name).String() }
 // temporary config file, loads it through package conf and serves it until the test ends.
 func startProxy(t *testing.T, toml string) *proxy {
 	t.Helper()
+	p, err := tryStartProxy(t, toml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryStartProxy is startProxy returning Listen's error, for tests that retry with another port.
+func tryStartProxy(t *testing.T, toml string) (*proxy, error) {
+	t.Helper()
 	dir := t.TempDir()
 	cert, err := tlsterm.SelfSigned("localhost", "127.0.0.1")
 	if err != nil {
@@ -102,7 +112,7 @@ func startProxy(t *testing.T, toml string) *proxy {
 		t.Fatal(err)
 	}
 	if err := srv.Listen(context.Background()); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	done := make(chan struct{})
 	go func() { srv.Serve(); close(done) }()
@@ -112,7 +122,7 @@ func startProxy(t *testing.T, toml string) *proxy {
 		srv.Shutdown(ctx)
 		<-done
 	})
-	return &proxy{srv: srv, cfg: cfg, log: lb, dir: dir, cert: &cert}
+	return &proxy{srv: srv, cfg: cfg, log: lb, dir: dir, cert: &cert}, nil
 }
 
 // freePort returns a loopback port that was free a moment ago, for config files that need a
