@@ -60,6 +60,13 @@ type Listener struct {
 	// ProxyIn accepts PROXY protocol v1/v2 headers from trusted peers; nil
 	// means no header is read.
 	ProxyIn *ProxyIn
+	// HashKey is where the sticky hash key comes from (default: the client
+	// address). Any other source needs a preamble to read it from.
+	HashKey HashKey
+	// Forwarded inserts X-Forwarded-For, X-Real-IP and X-Forwarded-Proto
+	// into the request head replayed to the backend; nil means the head is
+	// replayed untouched.
+	Forwarded *Forwarded
 	// TLS is the certificate to terminate TLS with; nil means a plain TCP
 	// listener.
 	TLS *TLS
@@ -124,6 +131,14 @@ type ProxyIn struct {
 	Trusted []netip.Prefix
 	// Timeout bounds the header's arrival (default 5s).
 	Timeout time.Duration
+}
+
+// Forwarded is a listener's `forwarded_headers` table.
+type Forwarded struct {
+	// Trusted peers' X-Forwarded-For is extended with the client address;
+	// anyone else's X-Forwarded-For, X-Real-IP and X-Forwarded-Proto are
+	// replaced, so a client cannot forge them.
+	Trusted []netip.Prefix
 }
 
 // Admin is the [admin] table: the HTTP listener for /status, /metrics,

@@ -15,9 +15,10 @@ const (
 )
 
 var (
-	adminKeys   = []string{"listen"}
-	proxyInKeys = []string{"trusted", "timeout"}
-	certKeys    = []string{"cert", "key"}
+	adminKeys     = []string{"listen"}
+	proxyInKeys   = []string{"trusted", "timeout"}
+	forwardedKeys = []string{"trusted"}
+	certKeys      = []string{"cert", "key"}
 )
 
 // limits decodes the top-level drain_spread, max_conns and max_handshakes.
@@ -73,25 +74,8 @@ func (p *parser) proxyIn(at keyPath, m map[string]any) *ProxyIn {
 	v, ok := m["trusted"]
 	if !ok {
 		p.errorf(at, `missing required key "trusted" (the networks allowed to send PROXY headers, e.g. ["10.0.0.0/8"])`)
-	}
-	list, isList := v.([]any)
-	if ok && !isList {
-		p.errorf(at.key("trusted"), "expected an array of networks, got %s", describe(v))
-	}
-	if isList && len(list) == 0 {
-		p.errorf(at.key("trusted"), "must name at least one network")
-	}
-	for i, e := range list {
-		s, ok := p.str(at.key("trusted").index(i), e)
-		if !ok {
-			continue
-		}
-		pfx, err := parsePrefix(s)
-		if err != nil {
-			p.errorf(at.key("trusted").index(i), "invalid network %q: %v", s, err)
-			continue
-		}
-		pi.Trusted = append(pi.Trusted, pfx)
+	} else {
+		pi.Trusted = p.networks(at.key("trusted"), v, true)
 	}
 	if v, ok := m["timeout"]; ok {
 		if d, ok := p.duration(at.key("timeout"), v, false, ""); ok {
@@ -99,6 +83,41 @@ func (p *parser) proxyIn(at keyPath, m map[string]any) *ProxyIn {
 		}
 	}
 	return pi
+}
+
+// forwarded decodes a listener's forwarded_headers table.
+func (p *parser) forwarded(at keyPath, m map[string]any) *Forwarded {
+	p.checkKeys(at, m, forwardedKeys, "in forwarded_headers")
+	f := &Forwarded{}
+	if v, ok := m["trusted"]; ok {
+		f.Trusted = p.networks(at.key("trusted"), v, false)
+	}
+	return f
+}
+
+// networks decodes an array of networks (CIDRs or single addresses).
+func (p *parser) networks(at keyPath, v any, required bool) []netip.Prefix {
+	var out []netip.Prefix
+	list, isList := v.([]any)
+	if !isList {
+		p.errorf(at, "expected an array of networks, got %s", describe(v))
+	}
+	if isList && len(list) == 0 && required {
+		p.errorf(at, "must name at least one network")
+	}
+	for i, e := range list {
+		s, ok := p.str(at.index(i), e)
+		if !ok {
+			continue
+		}
+		pfx, err := parsePrefix(s)
+		if err != nil {
+			p.errorf(at.index(i), "invalid network %q: %v", s, err)
+			continue
+		}
+		out = append(out, pfx)
+	}
+	return out
 }
 
 // parsePrefix accepts a CIDR ("10.0.0.0/8") or a single address (a /32 or /128).

@@ -101,6 +101,27 @@ func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Li
 			l.ProxyIn = p.proxyIn(at.key("proxy_protocol_in"), tm)
 		}
 	}
+	if v, ok := m["hash_key"]; ok {
+		if s, ok := p.str(at.key("hash_key"), v); ok {
+			k, err := parseHashKey(s)
+			switch {
+			case err != nil:
+				p.errorf(at.key("hash_key"), "invalid hash key %q: %v", s, err)
+			case k.Kind != KeyRemoteAddr && l.Preamble == PreambleNone:
+				p.errorf(at.key("hash_key"), "%q is read from the request head, but preamble = \"none\" reads none", s)
+			default:
+				l.HashKey = k
+			}
+		}
+	}
+	if v, ok := m["forwarded_headers"]; ok {
+		if tm, ok := p.table(at.key("forwarded_headers"), v, "forwarded_headers = { trusted = [...] }"); ok {
+			l.Forwarded = p.forwarded(at.key("forwarded_headers"), tm)
+			if l.Preamble == PreambleNone {
+				p.errorf(at.key("forwarded_headers"), "headers go into the request head, but preamble = \"none\" reads none")
+			}
+		}
+	}
 	if v, ok := m["tls"]; ok {
 		if tm, ok := p.table(at.key("tls"), v, "[listeners.tls]"); ok {
 			l.TLS = p.tls(at.key("tls"), tm)

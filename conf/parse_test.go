@@ -748,6 +748,76 @@ servers = ["127.0.0.1:3001"]
 				`14: listeners[0].tls.certs[0]: missing required key "key"`,
 			},
 		},
+		// ---- sticky keys and forwarded headers ----
+		{
+			name: "hash keys",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:1"
+upstream = "app"
+hash_key = "header:X-Forwarded-For:first"
+forwarded_headers = { trusted = ["10.0.0.0/8"] }
+[[listeners]]
+name = "b"
+listen = "127.0.0.1:2"
+upstream = "app"
+hash_key = "cookie:io"
+forwarded_headers = {}
+[[listeners]]
+name = "c"
+listen = "127.0.0.1:3"
+upstream = "app"
+hash_key = "query:sid"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				deepEqual(t, c.Listeners[0].HashKey, HashKey{Kind: KeyHeader, Name: "X-Forwarded-For", Hop: HopFirst})
+				deepEqual(t, c.Listeners[0].Forwarded, &Forwarded{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+				deepEqual(t, c.Listeners[1].HashKey, HashKey{Kind: KeyCookie, Name: "io"})
+				deepEqual(t, c.Listeners[1].Forwarded, &Forwarded{})
+				deepEqual(t, c.Listeners[2].HashKey, HashKey{Kind: KeyQuery, Name: "sid"})
+				if c.Listeners[2].HashKey.String() != "query:sid" {
+					t.Errorf("String() = %q", c.Listeners[2].HashKey.String())
+				}
+			},
+		},
+		{
+			name: "hash keys: every problem",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:1"
+upstream = "app"
+hash_key = "header:X Forwarded"
+[[listeners]]
+name = "b"
+listen = "127.0.0.1:2"
+upstream = "app"
+hash_key = "header:X-Forwarded-For:middle"
+[[listeners]]
+name = "c"
+listen = "127.0.0.1:3"
+upstream = "app"
+preamble = "none"
+hash_key = "cookie:sid"
+forwarded_headers = { trusted = "10.0.0.0/8" }
+[[listeners]]
+name = "d"
+listen = "127.0.0.1:4"
+upstream = "app"
+hash_key = "ip"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`5: listeners[0].hash_key: invalid hash key "header:X Forwarded": "X Forwarded" is not a header name`,
+				`10: listeners[1].hash_key: invalid hash key "header:X-Forwarded-For:middle": unknown hop "middle"`,
+				`16: listeners[2].hash_key: "cookie:sid" is read from the request head, but preamble = "none" reads none`,
+				`17: listeners[2].forwarded_headers.trusted: expected an array of networks`,
+				`17: listeners[2].forwarded_headers: headers go into the request head`,
+				`22: listeners[3].hash_key: invalid hash key "ip": want "remote_addr"`,
+			},
+		},
 		// ---- upstreams and server lines ----
 		{
 			name: "upstreams without servers",

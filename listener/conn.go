@@ -104,10 +104,10 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	// 3. Read the HTTP request head, bounded in size and time. Everything read is replayed.
 	var bufp *[]byte
 	var replay []byte
+	var head preamble.Head
 	if rt.mode != 0 {
 		bufp = rt.bufs.Get().(*[]byte)
 		conn.SetReadDeadline(time.Now().Add(rt.cfg.Timeouts.Preamble))
-		var head preamble.Head
 		n, err := preamble.Read(conn, *bufp, &head, rt.mode)
 		if err != nil {
 			rt.bufs.Put(bufp)
@@ -117,13 +117,27 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		}
 		conn.SetReadDeadline(time.Time{})
 		replay = (*bufp)[:n]
+		if f := rt.cfg.Forwarded; f != nil {
+			peer := cl.ip
+			if cl.via != nil {
+				peer, _ = netip.AddrFromSlice(cl.via.IP)
+			}
+			rewritten := appendForwarded(make([]byte, 0, n+128), &head, f, peer, cl.ip, tlsState != nil)
+			replay = append(rewritten, replay[head.Len():]...)
+		}
 	}
 
 	// 4. Choose the backend by hashing the client address exactly as nginx spells
-	// $remote_addr (an IPv4 client on a dual-stack socket is "::ffff:a.b.c.d"), then dial it,
-	// moving on to the next peer of the hash when a connect fails.
+	// $remote_addr (an IPv4 client on a dual-stack socket is "::ffff:a.b.c.d"), or the
+	// configured hash_key when the request has it, then dial it, moving on to the next peer of
+	// the hash when a connect fails.
 	var keyBuf [64]byte
 	key := hashing.AppendRemoteAddr(keyBuf[:0], cl.ip, cl.ip.Is4In6())
+	if rt.cfg.HashKey.Kind != conf.KeyRemoteAddr && rt.mode != 0 {
+		if k := stickyKey(rt.cfg.HashKey, &head); k != nil {
+			key = k
+		}
+	}
 	backend, peer, err := rt.pool.Connect(ctx, key, rt.dialer, log)
 	if err != nil {
 		if bufp != nil {
