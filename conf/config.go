@@ -43,6 +43,10 @@ type Listener struct {
 	// IPv6Only sets IPV6_V6ONLY on an IPv6 listener (default true, like
 	// nginx). It is ignored for IPv4 addresses.
 	IPv6Only bool
+	// ReusePort sets SO_REUSEPORT, so several tether processes can listen on
+	// the same address and the kernel spreads connections over them
+	// (default false).
+	ReusePort bool
 	// Upstream names the [Upstream] connections are forwarded to; it always
 	// exists in Config.Upstreams.
 	Upstream string

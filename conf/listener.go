@@ -90,6 +90,13 @@ func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Li
 			p.errorf(at.key("ipv6only"), "expected a boolean, got %s", describe(v))
 		}
 	}
+	if v, ok := m["reuseport"]; ok {
+		if b, ok := v.(bool); ok {
+			l.ReusePort = b
+		} else {
+			p.errorf(at.key("reuseport"), "expected a boolean, got %s", describe(v))
+		}
+	}
 	if v, ok := m["max_conns"]; ok {
 		l.MaxConns, _ = p.count(at.key("max_conns"), v, 0)
 	}

@@ -332,3 +332,30 @@ func countFDs(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// TestReusePort: with reuseport two processes (here two Servers) listen on one address and both
+// get connections, the way several tether processes shard one port.
+func TestReusePort(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, "b", "127.0.0.1:0", whoAmI)
+	port := freePort(t)
+	cfg := fmt.Sprintf(`
+[[listeners]]
+name = "l"
+listen = "127.0.0.1:%d"
+upstream = "app"
+reuseport = true
+[upstreams.app]
+servers = ["%s"]
+`, port, b.addr())
+	p1 := startProxy(t, cfg)
+	p2 := startProxy(t, cfg)
+	for i := range 60 {
+		c := dialFrom(t, fmt.Sprintf("127.0.8.%d", i+1), p1.addr("l"))
+		get(t, c, "/")
+		c.Close()
+	}
+	for _, p := range []*proxy{p1, p2} {
+		p.log.waitLog(t, `"msg":"tunnel closed"`)
+	}
+}

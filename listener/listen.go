@@ -26,6 +26,11 @@ func listen(ctx context.Context, l *conf.Listener) (net.Listener, error) {
 	lc := net.ListenConfig{
 		KeepAliveConfig: keepAlive,
 		Control: func(_, _ string, c syscall.RawConn) error {
+			if l.ReusePort {
+				if err := setReusePort(c); err != nil {
+					return err
+				}
+			}
 			if network != "tcp6" {
 				return nil
 			}

@@ -194,10 +194,14 @@ func (s *Server) commit(p *plan) {
 // SocketKey identifies a listening socket: a reload keeps a socket whose key did not change,
 // and a binary upgrade hands sockets over by key.
 func SocketKey(l *conf.Listener) string {
+	key := "tcp4/" + l.Addr.String()
 	if l.Addr.Addr().Is6() {
-		return fmt.Sprintf("tcp6/%s/v6only=%t", l.Addr, l.IPv6Only)
+		key = fmt.Sprintf("tcp6/%s/v6only=%t", l.Addr, l.IPv6Only)
 	}
-	return "tcp4/" + l.Addr.String()
+	if l.ReusePort {
+		key += "/reuseport"
+	}
+	return key
 }
 
 // Pool returns the live pool of the named upstream, or nil.

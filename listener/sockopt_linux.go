@@ -20,3 +20,14 @@ func setIPv6Only(c syscall.RawConn, on bool) error {
 	}
 	return serr
 }
+
+func setReusePort(c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
