@@ -18,9 +18,9 @@ import (
 func cmdImportNginx(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tether import-nginx", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	prefix := fs.String("p", "", "nginx configuration prefix: the directory relative include and certificate paths are resolved against (default: the directory of FILE, as nginx -c FILE does)")
+	prefix := fs.String("dir", "", "the directory relative include and certificate paths are resolved against (default: the directory of FILE, as nginx does); useful on a copy of a configuration whose includes stayed in /etc/nginx")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tether import-nginx [-p PREFIX] FILE > tether.toml")
+		fmt.Fprintln(stderr, "usage: tether import-nginx [-dir DIR] FILE > tether.toml")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

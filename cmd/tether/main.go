@@ -27,7 +27,7 @@ Usage:
   tether lookup -c FILE [-u UPSTREAM | -l LISTENER] ADDR...
                               print "<addr> <backend address> <server name>" for each client address
                               (the backend a live connection from ADDR gets with all backends healthy)
-  tether import-nginx [-p PREFIX] FILE
+  tether import-nginx [-dir DIR] FILE
                               print the tether configuration equivalent to an nginx.conf (with its
                               includes); what cannot be carried over is listed on stderr
   tether diff [-n N] [-addrs FILE] OLD NEW
