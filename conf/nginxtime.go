@@ -28,7 +28,8 @@ const (
 // (src/core/ngx_parse.c) does: numbers with units y (365d), M (30d), w, d,
 // h, m, s and ms, combined from the most to the least significant unit
 // ("1h30m", optionally separated by spaces: "1h 30m"); a number without a
-// unit is seconds (isSec) or milliseconds (!isSec). Like nginx, "ms" is
+// unit is seconds either way (ngx_parse_time multiplies a bare number by
+// 1000 when !isSec). Like nginx, "ms" is
 // rejected when isSec, and "y" and "M" are rejected when !isSec. Totals
 // are limited to 2147483647 seconds (isSec) or milliseconds (!isSec).
 //

@@ -2,21 +2,20 @@ package upstream
 
 import "github.com/tether-proxy/tether/hashing"
 
-// healthAt is the live view of peers' health at one instant, for one selection.
-type healthAt struct {
-	peers []*Peer
-	now   int64
-}
+// liveHealth is the live health of a view's peers, read at the moment the hash asks. It is the
+// view itself under another method set, so passing it as a hashing.Health allocates nothing.
+type liveHealth view
 
-var _ hashing.Health = (*healthAt)(nil)
+var _ hashing.Health = (*liveHealth)(nil)
 
-// State applies nginx's order of checks: down, then max_fails within fail_timeout, then max_conns.
-func (h *healthAt) State(i int) hashing.State {
+// State applies nginx's order of checks: down (configured, drained at runtime, or failing its
+// active checks), then max_fails within fail_timeout, then max_conns.
+func (h *liveHealth) State(i int) hashing.State {
 	p := h.peers[i]
 	switch {
-	case p.Server.Down:
+	case p.Server.Down || p.draining.Load() || p.unhealthy.Load():
 		return hashing.Down
-	case p.failedAt(h.now):
+	case p.failedAt(clock()):
 		return hashing.Failed
 	case p.Server.MaxConns > 0 && int(p.conns.Load()) >= p.Server.MaxConns:
 		return hashing.Full

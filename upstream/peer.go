@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -9,7 +10,9 @@ import (
 )
 
 // Peer is one resolved address of one server line: what nginx calls an rr peer. Several peers
-// share a server line when its host name resolved to several addresses.
+// share a server line when its host name resolved to several addresses. A Peer outlives the
+// Pool that made it when a reload keeps its server line and address: the next Pool takes it
+// over with its failures, health, drain state and open tunnels.
 type Peer struct {
 	Server conf.Server    // the server line it came from; Server.Name is the hash identity
 	Addr   netip.AddrPort // the address dialled
@@ -21,6 +24,30 @@ type Peer struct {
 	accessed atomic.Int64 // last failure
 	checked  atomic.Int64 // last failure, or the first pick after fail_timeout (the probe)
 	conns    atomic.Int32 // tunnels open to this peer
+	total    atomic.Uint64
+
+	unhealthy atomic.Bool // failed its active checks (skipped like down)
+	draining  atomic.Bool // drained at runtime (skipped like down; tunnels stay)
+	// owner is the Pool whose health checks and drain timers act on the peer: the last one
+	// started that holds it. Results of an older Pool's last checks are ignored.
+	owner atomic.Pointer[Pool]
+
+	mu     sync.Mutex // guards the fields below
+	leases Lease      // sentinel of the ring of open tunnels (see lease.go)
+	check  checkState
+}
+
+// checkState is the active-check history of a peer.
+type checkState struct {
+	okRun, failRun int       // consecutive passed / failed checks
+	last           time.Time // zero: never checked
+	lastErr        string    // "" when the last check passed
+}
+
+func newPeer(s conf.Server, ap netip.AddrPort) *Peer {
+	p := &Peer{Server: s, Addr: ap, addr: ap.String()}
+	p.leases.next, p.leases.prev = &p.leases, &p.leases
+	return p
 }
 
 // String returns the dial address, e.g. "127.0.0.1:3002".

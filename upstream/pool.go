@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/hashing"
@@ -24,54 +27,108 @@ type Dialer interface {
 }
 
 // Pool is one upstream's peers and the hash table that chooses among them. It is safe for
-// concurrent use; the peer list is fixed for the Pool's life (a reload builds a new Pool).
+// concurrent use. The peers and the table form an immutable view that Connect loads once; a
+// DNS change of a `resolve` server swaps in a new view atomically.
+//
+// A Pool built by New serves Connect and Lookup at once. Start runs its background work
+// (active health checks, DNS re-resolution, drain deadlines); Close stops it without touching
+// tunnels.
 type Pool struct {
 	Name          string
 	ProxyProtocol conf.ProxyProtocol
 
+	cfg  *conf.Upstream
+	mode hashing.Mode
+	r    Resolver   // names without resolve, and resolve names when cfg.Resolvers is empty
+	dns  *dnsClient // resolve names when cfg.Resolvers is set
+	view atomic.Pointer[view]
+	ttl  []time.Duration // by server line: the TTL of New's answer, for the first re-resolution
+
+	mu      sync.Mutex // guards the fields below and serialises view swaps
+	prev    *Pool      // the pool this one replaces, until Start takes its state over
+	log     *slog.Logger
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	drains  map[string]*drain // by Drain target
+	retired []*Peer           // peers no longer in the view that still had tunnels
+	checker *checker
+}
+
+// view is one immutable generation of the peer list and its hash table.
+type view struct {
 	peers  []*Peer
+	lines  [][]*Peer // the peers of each server line, by index in cfg.Servers
 	table  *hashing.Table
 	single bool // exactly one primary peer: nginx neither counts its failures nor retries it
+
+	sharesOnce sync.Once
+	shares     []float64
 }
 
 // New resolves every server line of u (IPv4 addresses first, then IPv6, as nginx's
 // ngx_inet_resolve_host orders them; literals are not looked up) and builds the Pool. Server lines
 // become peers in file order, one peer per address, all sharing the line's name on the ring.
-func New(ctx context.Context, u *conf.Upstream, r Resolver) (*Pool, error) {
-	p := &Pool{Name: u.Name, ProxyProtocol: u.ProxyProtocol}
-	var hp []hashing.Peer
-	primaries := 0
-	for _, s := range u.Servers {
-		addrs, err := resolve(ctx, r, s.Host)
-		if err != nil {
-			return nil, fmt.Errorf("upstream %s: server %s: %w", u.Name, s.Name, err)
-		}
-		for _, a := range addrs {
-			ap := netip.AddrPortFrom(a, s.Port)
-			p.peers = append(p.peers, &Peer{Server: s, Addr: ap, addr: ap.String()})
-			hp = append(hp, hashing.Peer{Name: s.Name, Weight: s.Weight, Backup: s.Backup})
-			if !s.Backup {
-				primaries++
-			}
-		}
-	}
-	mode := hashing.Consistent
+//
+// prev, when not nil, is the pool this one replaces on a reload: every peer whose server line
+// and address are unchanged is carried over (passive failures, active health, open tunnels and
+// max_conns accounting, drain state), so a reload neither forgets a dead backend nor
+// over-admits. A `resolve` server that fails to resolve keeps prev's addresses. prev keeps
+// working until it is closed; call Start on the new pool, then Close on prev.
+func New(ctx context.Context, u *conf.Upstream, r Resolver, prev *Pool) (*Pool, error) {
+	p := &Pool{Name: u.Name, ProxyProtocol: u.ProxyProtocol, cfg: u, r: r, prev: prev,
+		mode: hashing.Consistent, ttl: make([]time.Duration, len(u.Servers)), drains: map[string]*drain{}}
 	if u.Balance == conf.BalanceHash {
-		mode = hashing.Plain
+		p.mode = hashing.Plain
 	}
-	t, err := hashing.New(mode, hp)
+	if len(u.Resolvers) > 0 {
+		p.dns = &dnsClient{servers: u.Resolvers, timeout: dnsTimeout}
+	}
+	var old *view
+	if prev != nil {
+		old = prev.view.Load()
+	}
+	lines := make([][]*Peer, len(u.Servers))
+	for i, s := range u.Servers {
+		addrs, ttl, err := p.lookup(ctx, s)
+		if err != nil {
+			kept := old.line(s)
+			if !s.Resolve || len(kept) == 0 {
+				return nil, fmt.Errorf("upstream %s: server %s: %w", u.Name, s.Name, err)
+			}
+			addrs = nil // keep prev's addresses; the resolve loop tries again soon
+			for _, peer := range kept {
+				addrs = append(addrs, peer.Addr.Addr())
+			}
+			ttl = 0
+		}
+		p.ttl[i] = ttl
+		// Peers of an unchanged server line and address are carried over, keeping their
+		// positions (see mergeLine).
+		lines[i], _, _ = mergeLine(old.line(s), s, addrs, func(ap netip.AddrPort) *Peer { return newPeer(s, ap) })
+	}
+	v, err := p.newView(lines)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
+		return nil, err
 	}
-	p.table = t
-	p.single = primaries == 1
+	p.view.Store(v)
 	return p, nil
 }
 
-func resolve(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
-	if a, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{a.Unmap()}, nil
+// lookup returns the addresses of a server line and, from tether's DNS client, their TTL.
+func (p *Pool) lookup(ctx context.Context, s conf.Server) ([]netip.Addr, time.Duration, error) {
+	if a, err := netip.ParseAddr(s.Host); err == nil {
+		return []netip.Addr{a.Unmap()}, 0, nil
 	}
+	if s.Resolve && p.dns != nil {
+		return p.dns.lookup(ctx, s.Host)
+	}
+	addrs, err := resolve(ctx, p.r, s.Host)
+	return addrs, 0, err
+}
+
+func resolve(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
 	addrs, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", host, err)
@@ -79,37 +136,90 @@ func resolve(ctx context.Context, r Resolver, host string) ([]netip.Addr, error)
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("resolve %s: no addresses", host)
 	}
+	return orderAddrs(addrs), nil
+}
+
+// orderAddrs puts IPv4 addresses first, then IPv6, as ngx_inet_resolve_host does, unmapping
+// and dropping duplicates.
+func orderAddrs(addrs []netip.Addr) []netip.Addr {
 	ordered := make([]netip.Addr, 0, len(addrs))
+	add := func(a netip.Addr) {
+		for _, o := range ordered {
+			if o == a {
+				return
+			}
+		}
+		ordered = append(ordered, a)
+	}
 	for _, a := range addrs {
 		if a.Unmap().Is4() {
-			ordered = append(ordered, a.Unmap())
+			add(a.Unmap())
 		}
 	}
 	for _, a := range addrs {
 		if !a.Unmap().Is4() {
-			ordered = append(ordered, a)
+			add(a)
 		}
 	}
-	return ordered, nil
+	return ordered
 }
 
-// Peers returns the pool's peers in server-line order.
-func (p *Pool) Peers() []*Peer { return p.peers }
+// newView builds the hash table over lines, flattened in server-line order.
+func (p *Pool) newView(lines [][]*Peer) (*view, error) {
+	v := &view{lines: lines}
+	var hp []hashing.Peer
+	primaries := 0
+	for _, line := range lines {
+		for _, peer := range line {
+			v.peers = append(v.peers, peer)
+			s := peer.Server
+			hp = append(hp, hashing.Peer{Name: s.Name, Weight: s.Weight, Backup: s.Backup})
+			if !s.Backup {
+				primaries++
+			}
+		}
+	}
+	t, err := hashing.New(p.mode, hp)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", p.Name, err)
+	}
+	v.table = t
+	v.single = primaries == 1
+	return v, nil
+}
 
-// Table returns the hash table, e.g. for ring shares.
-func (p *Pool) Table() *hashing.Table { return p.table }
+// line returns the peers v has for server line s (exactly that line: same name and
+// parameters).
+func (v *view) line(s conf.Server) []*Peer {
+	if v == nil {
+		return nil
+	}
+	for _, line := range v.lines {
+		if len(line) > 0 && line[0].Server == s {
+			return line
+		}
+	}
+	return nil
+}
+
+// Peers returns the pool's current peers in server-line order.
+func (p *Pool) Peers() []*Peer { return p.view.Load().peers }
+
+// Table returns the current hash table, e.g. for ring shares; it is indexed like Peers.
+func (p *Pool) Table() *hashing.Table { return p.view.Load().table }
 
 // Lookup returns the peer a live connection with hash key would get if every peer that is not
 // marked `down` were healthy: the answer of `tether lookup`. It runs the same selection code as
 // Connect. It returns nil when no peer is usable.
 func (p *Pool) Lookup(key []byte) *Peer {
+	v := p.view.Load()
 	var a hashing.Attempt
-	p.table.Start(&a, key)
-	i := p.table.Next(&a, configuredHealth(p.peers))
+	v.table.Start(&a, key)
+	i := v.table.Next(&a, configuredHealth(v.peers))
 	if i < 0 {
 		return nil
 	}
-	return p.peers[i]
+	return v.peers[i]
 }
 
 // ErrNoPeer is wrapped by Connect's error when no peer could be connected.
@@ -117,31 +227,31 @@ var ErrNoPeer = errors.New("no live upstreams")
 
 // Connect chooses a peer for key and dials it with d. When a connect fails it logs it to log,
 // records the failure (max_fails / fail_timeout) and tries the next peer the hash gives, like
-// nginx's proxy_next_upstream, at most once per peer. The caller must call Release on the
-// returned peer when the tunnel ends. A cancelled ctx stops the loop without blaming the peer.
-func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log *slog.Logger) (net.Conn, *Peer, error) {
+// nginx's proxy_next_upstream, at most once per peer. Peers that are down, drained or failing
+// their active checks are skipped. The caller must call Release on the returned Lease when the
+// tunnel ends. A cancelled ctx stops the loop without blaming the peer.
+func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log *slog.Logger) (net.Conn, *Lease, error) {
+	v := p.view.Load()
 	var a hashing.Attempt
-	p.table.Start(&a, key)
+	v.table.Start(&a, key)
 	var errs []error
-	for range len(p.peers) {
-		h := healthAt{peers: p.peers, now: clock()}
-		i := p.table.Next(&a, &h)
+	for range len(v.peers) {
+		i := v.table.Next(&a, (*liveHealth)(v))
 		if i < 0 {
 			break
 		}
-		peer := p.peers[i]
-		peer.picked(h.now)
+		peer := v.peers[i]
+		peer.picked(clock())
 		conn, err := d.DialContext(ctx, "tcp", peer.addr)
 		if err == nil {
-			peer.conns.Add(1)
 			peer.succeeded()
-			return conn, peer, nil
+			return conn, peer.acquire(conn), nil
 		}
 		errs = append(errs, fmt.Errorf("dial %s (server %s): %w", peer.addr, peer.Server.Name, err))
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("upstream %s: %w", p.Name, errors.Join(errs...))
 		}
-		if p.single {
+		if v.single {
 			log.Warn("backend connect failed", "backend", peer.addr, "server", peer.Server.Name, "err", err)
 			break // nginx ngx_stream_upstream_free_round_robin_peer: single peer, no retry
 		}
@@ -151,6 +261,3 @@ func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log *slog.Logg
 	}
 	return nil, nil, fmt.Errorf("upstream %s: %w: %w", p.Name, ErrNoPeer, errors.Join(errs...))
 }
-
-// Release ends one tunnel's hold on peer (max_conns accounting).
-func (p *Peer) Release() { p.conns.Add(-1) }

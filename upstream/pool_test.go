@@ -58,7 +58,8 @@ func mustPool(t *testing.T, balance conf.Balance, lines ...string) *Pool {
 	}
 	p, err := New(context.Background(), u, fakeResolver{
 		"localhost": {netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")},
-	})
+		"app.test":  {netip.MustParseAddr("127.0.0.11")},
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestPassiveHealth(t *testing.T) {
 		t.Fatalf("dials %v, landed on %s; want 3001 refused then the next peer", d.calls, moved)
 	}
 	dead := p.Peers()[0]
-	if st := (&healthAt{p.peers, now}).State(0); st != hashing.Failed {
+	if st := (*liveHealth)(p.view.Load()).State(0); st != hashing.Failed {
 		t.Fatalf("state after a refused connect: %v, want Failed", st)
 	}
 
@@ -138,7 +139,7 @@ func TestPassiveHealth(t *testing.T) {
 	c, peer, _ = p.Connect(context.Background(), key, d, quiet)
 	c.Close()
 	peer.Release()
-	if peer != dead || dead.fails.Load() != 0 {
+	if peer.Peer != dead || dead.fails.Load() != 0 {
 		t.Fatalf("probe after fail_timeout reached %s with fails=%d, want 3001 and fails reset", peer, dead.fails.Load())
 	}
 }
@@ -200,4 +201,32 @@ type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 func (f dialFunc) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	return f(ctx, network, addr)
+}
+
+// staticDialer "connects" to one fixed connection, allocating nothing.
+type staticDialer struct{ c net.Conn }
+
+func (d *staticDialer) DialContext(context.Context, string, string) (net.Conn, error) {
+	return d.c, nil
+}
+
+// TestConnectAllocations keeps the per-tunnel cost of health and drain bookkeeping to the one
+// Lease that registers the tunnel with its peer.
+func TestConnectAllocations(t *testing.T) {
+	p := mustPool(t, conf.BalanceHashConsistent, "127.0.0.1:3001", "127.0.0.1:3002", "127.0.0.1:3003")
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	d := &staticDialer{c1}
+	key := []byte("127.0.0.9")
+	allocs := testing.AllocsPerRun(200, func() {
+		_, lease, err := p.Connect(context.Background(), key, d, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lease.Release()
+	})
+	if allocs > 1 {
+		t.Errorf("Connect + Release: %v allocations, want at most 1 (the Lease)", allocs)
+	}
 }

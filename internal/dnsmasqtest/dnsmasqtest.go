@@ -1,0 +1,192 @@
+// Package dnsmasqtest starts a real DNS server for tether's `resolve` tests: Debian's dnsmasq
+// as a foreground child process on a loopback port, answering only from a hosts file that the
+// test rewrites (SIGHUP makes dnsmasq read it again), killed when the test ends.
+package dnsmasqtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Binary is Debian's dnsmasq (package dnsmasq-base).
+const Binary = "/usr/sbin/dnsmasq"
+
+// Domain is the zone the server is authoritative for: names under it that are not in the hosts
+// file get NXDOMAIN.
+const Domain = "test"
+
+// Require skips t when dnsmasq is missing, or fails it when the environment demands real peers
+// (TETHER_REQUIRE_PEERS=1, set by scripts/test).
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		if os.Getenv("TETHER_REQUIRE_PEERS") == "1" {
+			t.Fatalf("dnsmasq is required (TETHER_REQUIRE_PEERS=1): %v", err)
+		}
+		t.Skipf("dnsmasq not installed (%v); apt-get install dnsmasq-base", err)
+	}
+}
+
+// Server is a running dnsmasq.
+type Server struct {
+	t     testing.TB
+	Addr  netip.AddrPort // where it answers, over UDP and TCP
+	hosts string
+	cmd   *exec.Cmd
+	out   *bytes.Buffer
+}
+
+// Options tune the server.
+type Options struct {
+	// TTL is the TTL of every answer, in seconds (dnsmasq --local-ttl; its default is 0).
+	TTL int
+	// CNAMEs maps alias names to their targets (dnsmasq --cname); targets must be in the hosts.
+	CNAMEs map[string]string
+}
+
+// Start runs dnsmasq answering hosts (name -> addresses, names under Domain) and waits until it
+// answers. dnsmasq is killed in t.Cleanup.
+func Start(t testing.TB, opt Options, hosts map[string][]string) *Server {
+	t.Helper()
+	Require(t)
+	dir := t.TempDir()
+	s := &Server{t: t, hosts: filepath.Join(dir, "hosts")}
+	s.write(hosts)
+	for attempt := 1; ; attempt++ {
+		port := freeUDPPort(t)
+		s.Addr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+		args := []string{"--no-daemon", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
+			fmt.Sprintf("--port=%d", port), "--listen-address=127.0.0.1", "--bind-interfaces",
+			"--no-resolv", "--no-hosts", "--addn-hosts=" + s.hosts, "--local=/" + Domain + "/",
+			fmt.Sprintf("--local-ttl=%d", opt.TTL)}
+		if os.Geteuid() == 0 {
+			args = append(args, "--user=root") // keep reading the test's private directory after SIGHUP
+		}
+		for alias, target := range opt.CNAMEs {
+			args = append(args, "--cname="+alias+","+target)
+		}
+		s.out = &bytes.Buffer{}
+		s.cmd = exec.Command(Binary, args...)
+		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+		if err := s.cmd.Start(); err != nil {
+			t.Fatalf("start dnsmasq: %v", err)
+		}
+		exited := make(chan struct{}) // closed when dnsmasq has exited
+		go func() { s.cmd.Wait(); close(exited) }()
+		err := s.waitReady(exited)
+		if err == nil {
+			t.Cleanup(func() {
+				s.cmd.Process.Kill()
+				<-exited
+			})
+			return s
+		}
+		s.cmd.Process.Kill()
+		<-exited
+		if attempt == 3 || !strings.Contains(s.out.String(), "in use") {
+			t.Fatalf("dnsmasq did not start: %v\n%s", err, s.out)
+		}
+	}
+}
+
+// waitReady waits until dnsmasq answers a query, or exits.
+func (s *Server) waitReady(exited <-chan struct{}) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("dnsmasq exited: %v", s.cmd.ProcessState)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := s.Resolver().LookupNetIP(ctx, "ip4", "ready-probe."+Domain)
+		cancel()
+		var de *net.DNSError
+		if err == nil || errors.As(err, &de) && de.IsNotFound {
+			return nil // an answer, even NXDOMAIN, means it serves
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("no answer from %s within 10s", s.Addr)
+}
+
+// Resolver returns Go's resolver asking only this server.
+func (s *Server) Resolver() *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, s.Addr.String())
+	}}
+}
+
+// Set replaces the hosts file, makes dnsmasq read it (SIGHUP also empties its cache), and
+// waits until every name of hosts is answered with exactly its addresses.
+func (s *Server) Set(hosts map[string][]string) {
+	s.t.Helper()
+	s.write(hosts)
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		s.t.Fatalf("SIGHUP dnsmasq: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for name, want := range hosts {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			got, _ := s.Resolver().LookupNetIP(ctx, "ip", name)
+			cancel()
+			if sameAddrs(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				s.t.Fatalf("dnsmasq answers %s with %v after SIGHUP, want %v\n%s", name, got, want, s.out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (s *Server) write(hosts map[string][]string) {
+	var b strings.Builder
+	for name, addrs := range hosts {
+		for _, a := range addrs {
+			fmt.Fprintf(&b, "%s %s\n", a, name)
+		}
+	}
+	if err := os.WriteFile(s.hosts, []byte(b.String()), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func sameAddrs(got []netip.Addr, want []string) bool {
+	var g, w []string
+	for _, a := range got {
+		g = append(g, a.Unmap().String())
+	}
+	for _, a := range want {
+		w = append(w, netip.MustParseAddr(a).String())
+	}
+	slices.Sort(g)
+	slices.Sort(w)
+	return slices.Equal(g, w)
+}
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago.
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}

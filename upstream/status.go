@@ -1,0 +1,102 @@
+package upstream
+
+import (
+	"log/slog"
+	"time"
+)
+
+// PeerState is a peer's state as the status page and metrics show it.
+type PeerState string
+
+// Peer states, most decisive first: a peer in several states shows the first.
+const (
+	// StateDown is a server marked `down` in the configuration.
+	StateDown PeerState = "down"
+	// StateDraining is a peer drained at runtime: no new clients, tunnels stay.
+	StateDraining PeerState = "draining"
+	// StateUnhealthy is a peer failing its active health checks.
+	StateUnhealthy PeerState = "unhealthy"
+	// StateFailed is a peer out of rotation after max_fails failed connects within
+	// fail_timeout (passive health).
+	StateFailed PeerState = "failed"
+	// StateUp is a peer that gets clients.
+	StateUp PeerState = "up"
+)
+
+// PeerStatus is one peer at one instant, for the status page and metrics.
+type PeerStatus struct {
+	Server   string // the server line's address as written: the hash identity
+	Addr     string // the address dialled
+	State    PeerState
+	Backup   bool
+	Weight   int
+	MaxConns int     // 0: unlimited
+	Active   int     // tunnels open now
+	Total    uint64  // tunnels opened since the peer appeared (a reload keeps counting)
+	Fails    int     // failed connects counted for max_fails
+	Share    float64 // the peer's share of the hash ring (hashing.Table.Shares), health aside
+
+	// Active health checks; Checked is false without checks or before the first.
+	Checked   bool
+	LastCheck time.Time
+	CheckOK   bool
+	CheckErr  string // why the last check failed
+
+	DrainDeadline time.Time // zero: not draining, or no deadline
+}
+
+// Snapshot returns the status of every current peer, in server-line order.
+func (p *Pool) Snapshot() []PeerStatus {
+	v := p.view.Load()
+	v.sharesOnce.Do(func() { v.shares = v.table.Shares() })
+	now := clock()
+	p.mu.Lock()
+	deadlines := make(map[string]time.Time, len(p.drains))
+	for target, d := range p.drains {
+		deadlines[target] = d.until
+	}
+	p.mu.Unlock()
+	out := make([]PeerStatus, len(v.peers))
+	for i, peer := range v.peers {
+		s := peer.Server
+		st := PeerStatus{
+			Server: s.Name, Addr: peer.addr, Backup: s.Backup, Weight: s.Weight, MaxConns: s.MaxConns,
+			Active: peer.Conns(), Total: peer.total.Load(), Fails: int(peer.fails.Load()), Share: v.shares[i],
+		}
+		switch {
+		case s.Down:
+			st.State = StateDown
+		case peer.draining.Load():
+			st.State = StateDraining
+		case peer.unhealthy.Load():
+			st.State = StateUnhealthy
+		case peer.failedAt(now):
+			st.State = StateFailed
+		default:
+			st.State = StateUp
+		}
+		if st.State == StateDraining {
+			for target, until := range deadlines {
+				if matches(target, peer) && !until.IsZero() && (st.DrainDeadline.IsZero() || until.Before(st.DrainDeadline)) {
+					st.DrainDeadline = until
+				}
+			}
+		}
+		peer.mu.Lock()
+		if !peer.check.last.IsZero() {
+			st.Checked, st.LastCheck, st.CheckOK, st.CheckErr = true, peer.check.last, peer.check.lastErr == "", peer.check.lastErr
+		}
+		peer.mu.Unlock()
+		out[i] = st
+	}
+	return out
+}
+
+// logger returns the logger given to Start, or the default one. Called with p.mu held or
+// after Start.
+func (p *Pool) logger() *slog.Logger {
+	if p.log != nil {
+		return p.log
+	}
+	return slog.Default().With("upstream", p.Name)
+}
