@@ -1,6 +1,6 @@
-// Package admin serves tether's admin HTTP endpoints: health, configuration reload, and (as
-// they are added) metrics, the status page and the backend drain API. It listens on loopback
-// unless the configuration says otherwise.
+// Package admin serves tether's admin HTTP endpoints: health, configuration reload, metrics,
+// the status page and the backend drain API. It listens on loopback unless the configuration
+// says otherwise; nothing in it is on the data path.
 package admin
 
 import (
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/tether-proxy/tether/listener"
 )
 
 // Target is what the admin endpoints act on: the running proxy.
@@ -20,35 +22,84 @@ type Target interface {
 	Reload(ctx context.Context) error
 	// WriteMetrics writes the proxy's metrics in the Prometheus text format.
 	WriteMetrics(w io.Writer)
+	// Status is a snapshot of the listeners and backends.
+	Status() listener.Status
+	// Drain and Undrain start and end a backend drain (see listener.Server.Drain).
+	Drain(upstream, target string, deadline time.Duration) (int, error)
+	Undrain(upstream, target string) (int, error)
 }
 
 // Handler returns the admin endpoints:
 //
-//	GET  /healthz  200 "ok" while the process serves
-//	POST /reload   re-read the configuration file; 200 with {"ok":true} or 400 with the reason
-//	GET  /metrics  Prometheus text format: tether's metrics and the process's (CPU, memory, fds)
-func Handler(r Target, log *slog.Logger) http.Handler {
+//	GET  /healthz      200 "ok" while the process serves
+//	POST /reload       re-read the configuration file; {"ok":true} or 400 with the reason
+//	GET  /metrics      Prometheus text format: tether's metrics and the process's (CPU, memory, fds)
+//	GET  /status       the status page (HTML, no external assets, refreshes itself)
+//	GET  /status.json  the data behind it
+//	POST /drain?upstream=U&server=S[&deadline=30s]   no new clients for S; tunnels end by the deadline
+//	POST /undrain?upstream=U&server=S
+func Handler(t Target, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		r.WriteMetrics(w)
-		metrics.WriteProcessMetrics(w)
-	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		t.WriteMetrics(w)
+		metrics.WriteProcessMetrics(w)
+	})
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), time.Minute)
 		defer cancel()
-		err := r.Reload(ctx)
-		w.Header().Set("Content-Type", "application/json")
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": err.Error()})
+		if err := t.Reload(ctx); err != nil {
+			reply(w, http.StatusBadRequest, map[string]any{"ok": false, "error": err.Error()})
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{"ok": true})
+		reply(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+		w.Write(statusPage)
+	})
+	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
+		reply(w, http.StatusOK, t.Status())
+	})
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		var deadline time.Duration
+		if d := q.Get("deadline"); d != "" {
+			v, err := time.ParseDuration(d)
+			if err != nil || v < 0 {
+				reply(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "deadline: want a duration such as 30s"})
+				return
+			}
+			deadline = v
+		}
+		n, err := t.Drain(q.Get("upstream"), q.Get("server"), deadline)
+		drainReply(w, log, "drain", q.Get("upstream"), q.Get("server"), n, err)
+	})
+	mux.HandleFunc("POST /undrain", func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		n, err := t.Undrain(q.Get("upstream"), q.Get("server"))
+		drainReply(w, log, "undrain", q.Get("upstream"), q.Get("server"), n, err)
 	})
 	return mux
+}
+
+func drainReply(w http.ResponseWriter, log *slog.Logger, what, up, server string, n int, err error) {
+	if err != nil {
+		reply(w, http.StatusBadRequest, map[string]any{"ok": false, "error": err.Error()})
+		return
+	}
+	log.Info("backend "+what, "upstream", up, "server", server, "peers", n)
+	reply(w, http.StatusOK, map[string]any{"ok": true, "peers": n})
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
 }

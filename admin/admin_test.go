@@ -9,16 +9,36 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tether-proxy/tether/listener"
+	"github.com/tether-proxy/tether/upstream"
 )
 
 type reloader struct {
-	err   error
-	calls int
+	err     error
+	calls   int
+	drained string
 }
 
 func (r *reloader) Reload(context.Context) error { r.calls++; return r.err }
 
 func (r *reloader) WriteMetrics(w io.Writer) { io.WriteString(w, "tether_test_metric 1\n") }
+
+func (r *reloader) Status() listener.Status {
+	return listener.Status{Upstreams: []listener.UpstreamStatus{{Name: "app", Peers: []upstream.PeerStatus{
+		{Server: "127.0.0.1:3001", Addr: "127.0.0.1:3001", State: upstream.StateUp, Active: 7, Share: 0.5}}}}}
+}
+
+func (r *reloader) Drain(up, target string, d time.Duration) (int, error) {
+	if up != "app" {
+		return 0, errors.New("no upstream named " + up)
+	}
+	r.drained = target + "/" + d.String()
+	return 1, nil
+}
+
+func (r *reloader) Undrain(up, target string) (int, error) { r.drained = ""; return 1, nil }
 
 func TestHandler(t *testing.T) {
 	tests := []struct {
@@ -34,6 +54,11 @@ func TestHandler(t *testing.T) {
 		{"reload needs POST", "GET", "/reload", nil, 405, "", 0},
 		{"metrics", "GET", "/metrics", nil, 200, "tether_test_metric 1", 0},
 		{"process metrics", "GET", "/metrics", nil, 200, "process_resident_memory_bytes", 0},
+		{"status page", "GET", "/status", nil, 200, "<title>tether status</title>", 0},
+		{"status data", "GET", "/status.json", nil, 200, `"Server":"127.0.0.1:3001"`, 0},
+		{"drain", "POST", "/drain?upstream=app&server=127.0.0.1:3001&deadline=30s", nil, 200, `"peers":1`, 0},
+		{"drain bad deadline", "POST", "/drain?upstream=app&server=x&deadline=soon", nil, 400, "deadline", 0},
+		{"drain unknown upstream", "POST", "/drain?upstream=nope&server=x", nil, 400, "no upstream named nope", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

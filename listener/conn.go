@@ -91,8 +91,10 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 			return
 		}
 		tc := tls.Server(raw, rt.tls.Config())
+		hsStart := time.Now()
 		err := tlsterm.Handshake(tc, rt.cfg.Timeouts.Handshake)
 		<-slots
+		rt.metrics.handshake.UpdateDuration(hsStart)
 		if err != nil {
 			fail("tls handshake", err)
 			return
@@ -138,7 +140,9 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 			key = k
 		}
 	}
+	dialStart := time.Now()
 	backend, peer, err := rt.pool.Connect(ctx, key, rt.dialer, log)
+	rt.metrics.connect.UpdateDuration(dialStart)
 	if err != nil {
 		if bufp != nil {
 			rt.bufs.Put(bufp)
@@ -154,6 +158,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		return
 	}
 	defer peer.Release()
+	peer.CancelOnDrain(cs.cancel) // a drain deadline on this backend ends the tunnel
 
 	// 5. PROXY header (if configured) and the replayed head, in one write.
 	err = sendPreface(backend, rt, &cl, tlsState, replay)
@@ -181,6 +186,9 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 
 	// 7. One access-log line per tunnel.
 	up := res.Up + int64(len(replay))
+	why := closeReason(res)
+	s.closed(rt, why)
+	rt.metrics.tunnel.UpdateDuration(start)
 	rt.metrics.bytesUp.Add(int(up))
 	rt.metrics.bytesDown.Add(int(res.Down))
 	attrs := []slog.Attr{
@@ -190,7 +198,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		slog.Int64("bytes_up", up),
 		slog.Int64("bytes_down", res.Down),
 		slog.Duration("duration", time.Since(start)),
-		slog.String("reason", closeReason(res)),
+		slog.String("reason", why),
 	}
 	if res.Err != nil && res.Reason != splice.Aborted {
 		attrs = append(attrs, slog.String("err", res.Err.Error()))
@@ -312,6 +320,9 @@ func (s *Server) refuse(log *slog.Logger, rt *route, client net.Conn, err error)
 func closeReason(res splice.Result) string {
 	if res.Reason == splice.Aborted && errors.Is(res.Err, errDrained) {
 		return "drain"
+	}
+	if res.Reason == splice.Aborted && errors.Is(res.Err, upstream.ErrDrained) {
+		return "backend drained"
 	}
 	return res.Reason.String()
 }

@@ -13,6 +13,9 @@ type routeMetrics struct {
 	accepted  *metrics.Counter
 	bytesUp   *metrics.Counter
 	bytesDown *metrics.Counter
+	handshake *metrics.Histogram // TLS handshake time, seconds
+	connect   *metrics.Histogram // backend connect time (all attempts), seconds
+	tunnel    *metrics.Histogram // tunnel duration, seconds
 }
 
 func (s *Server) newRouteMetrics(name string) routeMetrics {
@@ -20,6 +23,9 @@ func (s *Server) newRouteMetrics(name string) routeMetrics {
 		accepted:  s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_connections_total{listener=%q}`, name)),
 		bytesUp:   s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_bytes_total{listener=%q,direction="up"}`, name)),
 		bytesDown: s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_bytes_total{listener=%q,direction="down"}`, name)),
+		handshake: s.metrics.GetOrCreateHistogram(fmt.Sprintf(`tether_tls_handshake_seconds{listener=%q}`, name)),
+		connect:   s.metrics.GetOrCreateHistogram(fmt.Sprintf(`tether_backend_connect_seconds{listener=%q}`, name)),
+		tunnel:    s.metrics.GetOrCreateHistogram(fmt.Sprintf(`tether_tunnel_duration_seconds{listener=%q}`, name)),
 	}
 }
 
@@ -39,5 +45,14 @@ func (s *Server) refused(rt *route, reason string) {
 	s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_connections_refused_total{listener=%q,reason=%q}`, rt.cfg.Name, reason)).Inc()
 }
 
-// WriteMetrics writes the Server's metrics in the Prometheus text format.
-func (s *Server) WriteMetrics(w io.Writer) { s.metrics.WritePrometheus(w) }
+// WriteMetrics writes the Server's metrics in the Prometheus text format: its counters and
+// histograms, then every backend's state from the pools.
+func (s *Server) WriteMetrics(w io.Writer) {
+	s.metrics.WritePrometheus(w)
+	s.writeBackendMetrics(w)
+}
+
+// closed counts a tunnel that ended, by listener and reason.
+func (s *Server) closed(rt *route, reason string) {
+	s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_tunnels_closed_total{listener=%q,reason=%q}`, rt.cfg.Name, reason)).Inc()
+}

@@ -182,6 +182,14 @@ func (s *Server) commit(p *plan) {
 	}
 	s.lns = lns
 	s.cfg = p.cfg
+	for name, old := range s.pools {
+		if p.pools[name] != old {
+			go old.Close() // stops its checks and DNS loops; tunnels and carried-over peers live on
+		}
+	}
+	for _, pool := range p.pools {
+		pool.Start(s.hard, s.log) // takes over the previous pool's drains and peers
+	}
 	s.pools = p.pools
 	s.terms = p.terms
 	s.maxConns.Store(int64(p.cfg.MaxConns))
@@ -433,6 +441,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.abort()
+	s.mu.Lock()
+	pools := s.pools
+	s.mu.Unlock()
+	for _, pool := range pools {
+		pool.Close()
+	}
 	if s.ownsEng {
 		s.engine.Close()
 	}

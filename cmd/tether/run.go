@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/tether-proxy/tether/admin"
 	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/listener"
@@ -139,6 +141,16 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 // Reload re-reads the configuration file the running one came from and applies it; a file
 // with problems is rejected whole and the running configuration stays.
 func (d *daemon) Reload(ctx context.Context) error {
+	err := d.reload(ctx)
+	if err != nil {
+		reloadsFailed.Inc()
+	} else {
+		reloadsOK.Inc()
+	}
+	return err
+}
+
+func (d *daemon) reload(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	path := d.srv.Config().File
@@ -164,8 +176,29 @@ func (d *daemon) Reload(ctx context.Context) error {
 	return nil
 }
 
-// WriteMetrics writes the proxy's metrics, for the admin /metrics endpoint.
-func (d *daemon) WriteMetrics(w io.Writer) { d.srv.WriteMetrics(w) }
+// WriteMetrics writes the proxy's metrics and the reload counters, for /metrics.
+func (d *daemon) WriteMetrics(w io.Writer) {
+	d.srv.WriteMetrics(w)
+	reloadMetrics.WritePrometheus(w)
+}
+
+// Status, Drain and Undrain serve the admin status page and drain API.
+func (d *daemon) Status() listener.Status { return d.srv.Status() }
+
+// Drain stops new clients for a backend; see listener.Server.Drain.
+func (d *daemon) Drain(up, target string, deadline time.Duration) (int, error) {
+	return d.srv.Drain(up, target, deadline)
+}
+
+// Undrain ends a drain.
+func (d *daemon) Undrain(up, target string) (int, error) { return d.srv.Undrain(up, target) }
+
+// reloadMetrics counts reloads by result.
+var (
+	reloadMetrics = metrics.NewSet()
+	reloadsOK     = reloadMetrics.NewCounter(`tether_reloads_total{result="ok"}`)
+	reloadsFailed = reloadMetrics.NewCounter(`tether_reloads_total{result="error"}`)
+)
 
 // startAdmin serves the admin endpoints when the configuration has an [admin] table.
 func (d *daemon) startAdmin(cfg *conf.Config, inherited map[string]*os.File) error {

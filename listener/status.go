@@ -1,0 +1,120 @@
+package listener
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tether-proxy/tether/upstream"
+)
+
+// Status is a snapshot of what the Server serves, for the admin status page.
+type Status struct {
+	Listeners []ListenerStatus `json:"listeners"`
+	Upstreams []UpstreamStatus `json:"upstreams"`
+}
+
+// ListenerStatus is one listener at one instant.
+type ListenerStatus struct {
+	Name     string `json:"name"`
+	Addr     string `json:"addr"`
+	Upstream string `json:"upstream"`
+	TLS      bool   `json:"tls"`
+	Preamble string `json:"preamble"`
+	Active   int64  `json:"active"` // connections being served
+}
+
+// UpstreamStatus is one upstream's backends at one instant.
+type UpstreamStatus struct {
+	Name    string                `json:"name"`
+	Balance string                `json:"balance"`
+	Peers   []upstream.PeerStatus `json:"peers"`
+}
+
+// Status returns a snapshot of the listeners and every upstream's backends.
+func (s *Server) Status() Status {
+	s.mu.Lock()
+	lns := s.lns
+	cfg := s.cfg
+	pools := s.pools
+	s.mu.Unlock()
+	var st Status
+	for _, l := range lns {
+		rt := l.rt.Load()
+		ls := ListenerStatus{Name: rt.cfg.Name, Upstream: rt.cfg.Upstream, TLS: rt.tls != nil,
+			Preamble: string(rt.cfg.Preamble), Active: l.active.Load()}
+		if l.ln != nil {
+			ls.Addr = l.ln.Addr().String()
+		}
+		st.Listeners = append(st.Listeners, ls)
+	}
+	names := make([]string, 0, len(pools))
+	for name := range pools {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		st.Upstreams = append(st.Upstreams, UpstreamStatus{
+			Name: name, Balance: string(cfg.Upstreams[name].Balance), Peers: pools[name].Snapshot()})
+	}
+	return st
+}
+
+// Drain stops sending new clients to the backends of upstream that match target (a server
+// name as written, or one address); their tunnels stay until they end or, with a deadline > 0,
+// until it passes. It returns how many peers matched.
+func (s *Server) Drain(upstreamName, target string, deadline time.Duration) (int, error) {
+	p := s.Pool(upstreamName)
+	if p == nil {
+		return 0, fmt.Errorf("no upstream named %q", upstreamName)
+	}
+	return p.Drain(target, deadline)
+}
+
+// Undrain ends a drain started with Drain.
+func (s *Server) Undrain(upstreamName, target string) (int, error) {
+	p := s.Pool(upstreamName)
+	if p == nil {
+		return 0, fmt.Errorf("no upstream named %q", upstreamName)
+	}
+	return p.Undrain(target)
+}
+
+// writeBackendMetrics writes every backend's state from the pools' snapshots.
+func (s *Server) writeBackendMetrics(w io.Writer) {
+	st := s.Status()
+	type family struct{ name, help, kind string }
+	families := []family{
+		{"tether_backend_up", "1 when the backend gets new clients (not down, draining, unhealthy or failed)", "gauge"},
+		{"tether_backend_active_tunnels", "tunnels open to the backend", "gauge"},
+		{"tether_backend_tunnels_total", "tunnels opened to the backend", "counter"},
+		{"tether_backend_fails", "failed connects counted for max_fails", "gauge"},
+		{"tether_backend_ring_share", "the backend's share of the hash ring", "gauge"},
+	}
+	for _, f := range families {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.kind)
+		for _, u := range st.Upstreams {
+			for _, p := range u.Peers {
+				labels := fmt.Sprintf(`{upstream=%q,server=%q,addr=%q,state=%q}`, u.Name, p.Server, p.Addr, p.State)
+				var v float64
+				switch f.name {
+				case "tether_backend_up":
+					if p.State == upstream.StateUp {
+						v = 1
+					}
+				case "tether_backend_active_tunnels":
+					v = float64(p.Active)
+				case "tether_backend_tunnels_total":
+					v = float64(p.Total)
+				case "tether_backend_fails":
+					v = float64(p.Fails)
+				case "tether_backend_ring_share":
+					v = p.Share
+				}
+				fmt.Fprintf(w, "%s%s %s\n", f.name, labels, strings.TrimSuffix(fmt.Sprintf("%g", v), ".0"))
+			}
+		}
+	}
+}
