@@ -69,7 +69,11 @@ func runLeakTunnel(t *testing.T, e *Engine, i int) {
 		opt.Idle = 20 * time.Millisecond
 	}
 	done := r.forward(ctx, e, opt)
-	roundTrip(t, r, "ping")
+	if ending != 2 {
+		// Not before an idle timeout of 20ms: on a loaded machine the round trip itself can
+		// take longer, and the tunnel would rightly be gone before the echo (seen in CI).
+		roundTrip(t, r, "ping")
+	}
 	switch ending {
 	case 0: // clean close, client first
 		closeWriteConn(t, r.clientPeer)
