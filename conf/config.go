@@ -217,6 +217,10 @@ const (
 	BalanceHashConsistent Balance = "hash-consistent"
 	// BalanceHash is nginx `hash $remote_addr;` (weighted modulo hash).
 	BalanceHash Balance = "hash"
+	// BalanceIPHash is nginx http `ip_hash;`: the first three bytes of an
+	// IPv4 client address (or all of an IPv6 one), not its text, are hashed
+	// (src/http/modules/ngx_http_upstream_ip_hash_module.c).
+	BalanceIPHash Balance = "ip-hash"
 )
 
 // ProxyProtocol is the PROXY protocol version sent to backends.

@@ -229,8 +229,12 @@ func (p *parser) crossCheck(at keyPath, cfg *Config) {
 			}
 		}
 		if l.Upstream != "" {
-			if _, ok := cfg.Upstreams[l.Upstream]; !ok {
+			u, ok := cfg.Upstreams[l.Upstream]
+			switch {
+			case !ok:
 				p.errorf(lat.key("upstream"), "%s", unknownUpstream(l.Upstream, cfg.Upstreams))
+			case u.Balance == BalanceIPHash && l.HashKey.Kind != KeyRemoteAddr:
+				p.errorf(lat.key("hash_key"), "upstream %q uses ip-hash, which hashes the client address only (like nginx ip_hash); use hash-consistent or hash with hash_key", l.Upstream)
 			}
 		}
 	}

@@ -132,7 +132,7 @@ func (p *parser) upstream(at keyPath, name string, m map[string]any) *Upstream {
 		p.errorf(at, "upstream name must not be empty")
 	}
 	if v, ok := m["balance"]; ok {
-		if s, ok := p.enum(at.key("balance"), v, string(BalanceHashConsistent), string(BalanceHash)); ok {
+		if s, ok := p.enum(at.key("balance"), v, string(BalanceHashConsistent), string(BalanceHash), string(BalanceIPHash)); ok {
 			u.Balance = Balance(s)
 		}
 	}

@@ -22,7 +22,7 @@ type Attempt struct {
 	keyLen int
 	keyBuf [inlineKey]byte
 	long   []byte // the key when it is longer than inlineKey
-	hash   uint32 // consistent: ring index (hp->hash); plain: accumulated hash value
+	hash   uint32 // consistent: ring index (hp->hash); plain, ip_hash: accumulated hash value
 	rehash uint64 // plain: the rehash counter (hp->rehash)
 	tries  int    // failed hash probes (hp->tries)
 	picks  int    // peers returned so far (nginx's pc->tries counts down from len(peers))
@@ -87,9 +87,12 @@ func (a *Attempt) Tried(i int) bool {
 // peers.
 func (t *Table) Start(a *Attempt, key []byte) {
 	a.reset(t, key)
-	if t.mode == Consistent {
+	switch t.mode {
+	case Consistent:
 		// ngx_stream_upstream_init_chash_peer: the first point >= crc32(key).
 		a.hash = t.findPoint(crcUpdate(0, key))
+	case IPHash:
+		a.hash = ipHashSeed
 	}
 }
 
@@ -105,9 +108,12 @@ func (t *Table) Next(a *Attempt, h Health) int {
 		return -1
 	}
 	var p int
-	if t.mode == Consistent {
+	switch t.mode {
+	case Consistent:
 		p = t.nextConsistent(a, h)
-	} else {
+	case IPHash:
+		p = t.nextIPHash(a, h)
+	default:
 		p = t.nextPlain(a, h)
 	}
 	if p >= 0 {

@@ -68,6 +68,9 @@ const (
 	Consistent Mode = iota + 1
 	// Plain is nginx `hash KEY;`.
 	Plain
+	// IPHash is nginx http `ip_hash;`: the key is the client address's bytes (4 for an IPv4
+	// socket, of which the first 3 count, or 16 for an IPv6 one), not its text.
+	IPHash
 )
 
 // String returns the mode as nginx spells it in the hash directive.
@@ -77,6 +80,8 @@ func (m Mode) String() string {
 		return "consistent"
 	case Plain:
 		return "hash"
+	case IPHash:
+		return "ip_hash"
 	}
 	return "mode(" + strconv.Itoa(int(m)) + ")"
 }

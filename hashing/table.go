@@ -51,7 +51,7 @@ type Table struct {
 // New builds the table for peers in mode. It returns an error for an unknown mode, a list
 // without a primary peer, a weight below 1, or primary weights summing to more than 65536.
 func New(mode Mode, peers []Peer) (*Table, error) {
-	if mode != Consistent && mode != Plain {
+	if mode != Consistent && mode != Plain && mode != IPHash {
 		return nil, fmt.Errorf("hashing: unknown mode %d", mode)
 	}
 	t := &Table{
@@ -98,7 +98,7 @@ func (t *Table) Peers() []Peer { return slices.Clone(t.peers) }
 // peers get 0. Health is not taken into account.
 func (t *Table) Shares() []float64 {
 	s := make([]float64, len(t.peers))
-	if t.mode == Plain {
+	if t.mode != Consistent {
 		for _, i := range t.primary {
 			s[i] = float64(t.peers[i].Weight) / float64(t.total)
 		}

@@ -15,7 +15,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/tether-proxy/tether/hashing"
 	"github.com/tether-proxy/tether/preamble"
 	"github.com/tether-proxy/tether/splice"
 	"github.com/tether-proxy/tether/tlsterm"
@@ -134,7 +133,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	// configured hash_key when the request has it, then dial it, moving on to the next peer of
 	// the hash when a connect fails.
 	var keyBuf [64]byte
-	key := hashing.AppendRemoteAddr(keyBuf[:0], cl.ip, cl.ip.Is4In6())
+	key := rt.pool.AppendKey(keyBuf[:0], cl.ip, cl.ip.Is4In6())
 	if rt.cfg.HashKey.Kind != conf.KeyRemoteAddr && rt.mode != 0 {
 		if k := stickyKey(rt.cfg.HashKey, &head); k != nil {
 			key = k

@@ -233,12 +233,11 @@ func TestTranslate(t *testing.T) {
 				"cookie-8004 0.0.0.0:8004 -> cookie http", "bin-8005 0.0.0.0:8005 -> bin http", "lc-8006 0.0.0.0:8006 -> lc http",
 			},
 			upstreams: []string{
-				"rr hash-consistent [app1.internal:80, 127.0.0.1:8000 w3]", "iph hash [127.0.0.1:8001]", "plain hash [app2.internal:80]",
+				"rr hash-consistent [app1.internal:80, 127.0.0.1:8000 w3]", "iph ip-hash [127.0.0.1:8001]", "plain hash [app2.internal:80]",
 				"cookie hash-consistent [127.0.0.1:8002]", "bin hash-consistent [127.0.0.1:8003]", "lc hash-consistent [127.0.0.1:8004]",
 			},
 			notes: []string{
 				"2 upstream: round robin", "2 server: no port: written as app1.internal:80",
-				`3 ip_hash: imported as balance = "hash"`,
 				`5 hash: not supported yet: tether hashes the client address ($remote_addr), not "$cookie_sid"`,
 				"6 hash: nginx hashes the 4 or 16 raw address bytes",
 				"7 least_conn: not supported", "7 server: parameter slow_start", "7 server: TCP backends only",

@@ -13,6 +13,7 @@ import (
 const (
 	balanceConsistent = "hash-consistent"
 	balancePlain      = "hash"
+	balanceIPHash     = "ip-hash"
 )
 
 // maxTotalWeight is tether's bound on the summed weight of an upstream's non-backup servers
@@ -80,8 +81,8 @@ func (t *translator) upstream(d *Directive, ctx string) {
 			t.hash(c, u)
 		case "ip_hash":
 			balanced = true
-			u.balance = balancePlain
-			t.note(c, `not supported yet: nginx ip_hash hashes only the first three octets of an IPv4 address, with its own hash; imported as balance = %q, the closest tether has (a weighted, not consistent, hash of the whole address), so clients WILL move to other backends on the switch`, balancePlain)
+			u.balance = balanceIPHash // the same algorithm: every client keeps its backend
+			t.use(c)
 		case "sticky":
 			balanced = true
 			t.note(c, `not supported yet: tether cannot keep a client on a backend by a cookie or route; imported as balance = %q: a client stays on one backend as long as its address does not change`, balanceConsistent)

@@ -79,8 +79,11 @@ type view struct {
 func New(ctx context.Context, u *conf.Upstream, r Resolver, prev *Pool) (*Pool, error) {
 	p := &Pool{Name: u.Name, ProxyProtocol: u.ProxyProtocol, cfg: u, r: r, prev: prev,
 		mode: hashing.Consistent, ttl: make([]time.Duration, len(u.Servers)), drains: map[string]*drain{}}
-	if u.Balance == conf.BalanceHash {
+	switch u.Balance {
+	case conf.BalanceHash:
 		p.mode = hashing.Plain
+	case conf.BalanceIPHash:
+		p.mode = hashing.IPHash
 	}
 	if len(u.Resolvers) > 0 {
 		p.dns = &dnsClient{servers: u.Resolvers, timeout: dnsTimeout}

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/tether-proxy/tether/conf"
-	"github.com/tether-proxy/tether/hashing"
 	"github.com/tether-proxy/tether/upstream"
 )
 
@@ -269,7 +268,7 @@ func diffPools(oldP, newP *upstream.Pool, oldDual, newDual bool, addrs []netip.A
 	}
 	var key []byte
 	lookup := func(p *upstream.Pool, a netip.Addr, dual bool) string {
-		key = hashing.AppendRemoteAddr(key[:0], a, a.Is4In6() || dual && a.Is4())
+		key = p.AppendKey(key[:0], a, a.Is4In6() || dual && a.Is4())
 		if peer := p.Lookup(key); peer != nil {
 			return peer.Server.Name
 		}

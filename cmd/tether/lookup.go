@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/tether-proxy/tether/conf"
-	"github.com/tether-proxy/tether/hashing"
 	"github.com/tether-proxy/tether/upstream"
 )
 
@@ -62,7 +61,7 @@ func cmdLookup(args []string, stdout, stderr io.Writer) int {
 			status = 1
 			return
 		}
-		key := hashing.AppendRemoteAddr(nil, ip, ip.Is4In6() || (dualStack && ip.Is4()))
+		key := pool.AppendKey(nil, ip, ip.Is4In6() || (dualStack && ip.Is4()))
 		if p := pool.Lookup(key); p != nil {
 			fmt.Fprintf(out, "%s %s %s\n", text, p.String(), p.Server.Name)
 		} else {

@@ -95,7 +95,7 @@ func Start(t testing.TB, opt Options, hosts map[string][]string) *Server {
 		}
 		s.cmd.Process.Kill()
 		<-exited
-		if attempt == 3 || !strings.Contains(s.out.String(), "in use") {
+		if attempt == 10 || !strings.Contains(s.out.String(), "in use") {
 			t.Fatalf("dnsmasq did not start: %v\n%s", err, s.out)
 		}
 	}
@@ -183,10 +183,20 @@ func sameAddrs(got []netip.Addr, want []string) bool {
 // freeUDPPort returns a loopback UDP port that was free a moment ago.
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// dnsmasq binds TCP as well as UDP: take a port free for both.
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		ln.Close()
+		if err == nil {
+			c.Close()
+			return port
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	t.Fatal("no port free for both TCP and UDP on 127.0.0.1")
+	return 0
 }

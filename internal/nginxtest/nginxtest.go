@@ -41,6 +41,12 @@ func Require(t testing.TB) {
 // streamBody; nginx is killed in t.Cleanup.
 func Start(t testing.TB, nports int, streamBody func(ports []int) string) []int {
 	t.Helper()
+	return StartBlocks(t, nports, func(ports []int) (string, string) { return streamBody(ports), "" })
+}
+
+// StartBlocks is Start with an `http {}` body as well (empty: no http block).
+func StartBlocks(t testing.TB, nports int, bodies func(ports []int) (stream, http string)) []int {
+	t.Helper()
 	Require(t)
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
@@ -53,8 +59,13 @@ func Start(t testing.TB, nports int, streamBody func(ports []int) string) []int 
 		}
 		fmt.Fprintf(&conf, "pid %s;\nerror_log %s info;\nevents { worker_connections 4096; }\nstream {\n",
 			filepath.Join(dir, "nginx.pid"), filepath.Join(dir, "error.log"))
-		conf.WriteString(streamBody(ports[:nports]))
+		stream, http := bodies(ports[:nports])
+		conf.WriteString(stream)
 		fmt.Fprintf(&conf, "    server {\n        listen 127.0.0.1:%d;\n        return \"ready\\n\";\n    }\n}\n", ready)
+		if http != "" {
+			fmt.Fprintf(&conf, "http {\n    access_log off;\n    client_body_temp_path %s;\n    proxy_temp_path %s;\n%s}\n",
+				filepath.Join(dir, "body"), filepath.Join(dir, "proxy"), http)
+		}
 		confPath := filepath.Join(dir, "nginx.conf")
 		if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
 			t.Fatal(err)

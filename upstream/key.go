@@ -1,0 +1,27 @@
+package upstream
+
+import (
+	"net/netip"
+
+	"github.com/tether-proxy/tether/hashing"
+)
+
+// AppendKey appends the hash key of client ip to dst, as this pool's balancing method reads
+// it: nginx's $remote_addr text for hash and hash consistent (an IPv4 client spelled
+// ::ffff:a.b.c.d when onIPv6Socket), the address bytes for ip_hash (4 bytes for an IPv4
+// socket, 16 for an IPv6 one, as nginx takes them from the socket address).
+func (p *Pool) AppendKey(dst []byte, ip netip.Addr, onIPv6Socket bool) []byte {
+	if p.mode != hashing.IPHash {
+		return hashing.AppendRemoteAddr(dst, ip, onIPv6Socket)
+	}
+	if (ip.Is4() || ip.Is4In6()) && !onIPv6Socket {
+		a := ip.Unmap().As4()
+		return append(dst, a[:]...)
+	}
+	a := ip.As16()
+	return append(dst, a[:]...)
+}
+
+// KeyFromAddress reports whether the pool hashes only the client address (ip_hash), so a
+// listener's hash_key cannot apply.
+func (p *Pool) KeyFromAddress() bool { return p.mode == hashing.IPHash }
