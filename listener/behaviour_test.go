@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -135,12 +136,13 @@ func TestDualStackKey(t *testing.T) {
 		servers = append(servers, fmt.Sprintf("%q", b.addr()))
 		byName[b.name] = b.addr()
 	}
-	// [::]:P also needs P free on every IPv4 address, which a port picked on 127.0.0.1 may not
-	// be while other tests run: retry with another port.
+	// [::]:P also needs P free on every IPv4 address, including as the local port of any
+	// outgoing connection, so ports from the ephemeral range (what ":0" hands out) collide
+	// when other tests are busy: probe ports below it, and retry.
 	var p *proxy
 	var port int
 	for attempt := 0; p == nil; attempt++ {
-		port = freePort(t)
+		port = freeDualStackPort(t)
 		var err error
 		p, err = tryStartProxy(t, fmt.Sprintf(`
 [[listeners]]
@@ -358,4 +360,20 @@ servers = ["%s"]
 	for _, p := range []*proxy{p1, p2} {
 		p.log.waitLog(t, `"msg":"tunnel closed"`)
 	}
+}
+
+// freeDualStackPort returns a port below the usual ephemeral range (32768 and up) on which a
+// dual-stack [::] listener could be bound a moment ago.
+func freeDualStackPort(t *testing.T) int {
+	t.Helper()
+	for range 200 {
+		port := 10000 + rand.IntN(22000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("[::]:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free dual-stack port")
+	return 0
 }
