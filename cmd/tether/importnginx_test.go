@@ -55,13 +55,11 @@ func TestImportNginxGuides(t *testing.T) {
 			file: "websocket-map-iphash.conf",
 			notes: []string{
 				"websocket-map-iphash.conf:19: map: not needed: tether is L4",
-				"websocket-map-iphash.conf:25: ip_hash: not supported yet",
-				`imported as balance = "hash"`,
 				"websocket-map-iphash.conf:40: proxy_set_header: not needed: tether is L4 and passes the client's Upgrade",
 				"websocket-map-iphash.conf:46: add_header: not carried over: tether passes the backend's response headers through unchanged",
 			},
 			toml: []string{`listen = "0.0.0.0:80"`, `listen = "[::]:80"`, `preamble = "http"`, `idle = "1h"`,
-				"[upstreams.websocket]", `"10.0.0.12:8010 weight=2"`, `"10.0.0.13:8010 down"`},
+				"[upstreams.websocket]", `balance = "ip-hash"`, `"10.0.0.12:8010 weight=2"`, `"10.0.0.13:8010 down"`},
 		},
 		{
 			file:  "stream-hash-ssl.conf",
