@@ -31,13 +31,22 @@ func testCert(t testing.TB, dir string) string {
 // returns once tether listens on all of them, with the ports and the configuration's path.
 func startTether(t testing.TB, dir string, listeners int, config func(ports []int) string) (*child, []int, string) {
 	t.Helper()
+	return launchTether(t, tetherBinary(t), dir, listeners, listeners, config)
+}
+
+// launchTether is startTether running binary with config written for ports free ports, and
+// waiting for listeners listening lines (and for the admin endpoint's line when the ports
+// outnumber the listeners: the configuration then has an [admin] table on one of them).
+func launchTether(t testing.TB, binary, dir string, ports, listeners int, config func(ports []int) string) (*child, []int, string) {
+	t.Helper()
 	path := filepath.Join(dir, "tether.toml")
 	command := func(ports []int) *exec.Cmd {
 		writeFile(t, dir, "tether.toml", config(ports))
-		return exec.Command(tetherBinary(t), "run", "-c", path)
+		return exec.Command(binary, "run", "-c", path)
 	}
-	p, ports := startOnFreePorts(t, "tether", listeners, command, "its listening lines", func(out string) bool {
-		return strings.Count(out, `"msg":"listening"`) >= listeners
+	p, got := startOnFreePorts(t, "tether", ports, command, "its listening lines", func(out string) bool {
+		return strings.Count(out, `"msg":"listening"`) >= listeners &&
+			(ports == listeners || strings.Contains(out, `"msg":"admin listening"`))
 	})
 	// The binary is race-enabled when the tests are: a race it reports fails the test.
 	t.Cleanup(func() {
@@ -45,7 +54,7 @@ func startTether(t testing.TB, dir string, listeners int, config func(ports []in
 			t.Errorf("tether reported a data race:\n%s", tail(out, 8000))
 		}
 	})
-	return p, ports, path
+	return p, got, path
 }
 
 // lookup asks `tether lookup` where a connection from each address goes, as a map from client
