@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// The backends speak a one-byte protocol: the first byte of every connection says what the
+// backend does with the rest of it.
+const (
+	modeEcho    = 'E' // echo every byte back
+	modeSink    = 'U' // read and discard everything (bulk client -> backend)
+	modeSource  = 'D' // send as fast as possible until the connection breaks (bulk backend -> client)
+	numBackends = 3
+)
+
+// backendAddrs is what the backend process serves on.
+type backendAddrs struct {
+	Plain []string // numBackends plain listeners, what the proxies forward to
+	TLS   string   // a TLS listener: the direct run of the TLS rows
+}
+
+// runBackends is the internal-backend subcommand: the numBackends loopback backends and the
+// TLS backend, in a process of their own so that their CPU is neither the client's nor the
+// proxy's. It prints "ready ADDR... TLSADDR" and serves until its stdin reaches EOF (the
+// harness exited).
+func runBackends(certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("backend certificate: %w", err)
+	}
+	var addrs []string
+	for i := range numBackends + 1 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("backend listen: %w", err)
+		}
+		if i == numBackends {
+			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
+		}
+		addrs = append(addrs, ln.Addr().String())
+		go acceptBackend(ln)
+	}
+	fmt.Printf("ready %s\n", strings.Join(addrs, " "))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// parseBackendReady parses the backend process's "ready" line.
+func parseBackendReady(line string) (backendAddrs, error) {
+	f := strings.Fields(line)
+	if len(f) != numBackends+2 || f[0] != "ready" {
+		return backendAddrs{}, fmt.Errorf("backend said %q, want \"ready\" and %d addresses", line, numBackends+1)
+	}
+	return backendAddrs{Plain: f[1 : 1+numBackends], TLS: f[1+numBackends]}, nil
+}
+
+// acceptBackend serves ln until it is closed. Other accept errors (EMFILE when a test opens
+// more connections than the fd limit allows) are logged and retried.
+func acceptBackend(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "backend accept:", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go serveBackend(c)
+	}
+}
+
+func serveBackend(c net.Conn) {
+	defer c.Close()
+	var mode [1]byte
+	if _, err := io.ReadFull(c, mode[:]); err != nil {
+		return
+	}
+	switch mode[0] {
+	case modeEcho:
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	case modeSink:
+		buf := make([]byte, 256<<10)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	case modeSource:
+		buf := make([]byte, 256<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// startBackends starts the backend process and waits for its addresses.
+func startBackends(self, dir string, cert certFiles) (*child, backendAddrs, error) {
+	var out io.ReadCloser
+	c, err := startChild("backends", dir+"/backends.log", nil, &out, self, "internal-backend", cert.Cert, cert.Key)
+	if err != nil {
+		return nil, backendAddrs{}, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = c.stop()
+		return nil, backendAddrs{}, fmt.Errorf("backends did not start: %v\n%s", err, c.logTail())
+	}
+	a, err := parseBackendReady(line)
+	if err != nil {
+		_ = c.stop()
+		return nil, backendAddrs{}, err
+	}
+	return c, a, nil
+}

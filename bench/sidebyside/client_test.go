@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestSourceIP(t *testing.T) {
+	for _, tc := range []struct {
+		i    uint32
+		want string
+	}{
+		{0, "127.1.0.1"}, {249, "127.1.0.250"}, {250, "127.1.1.1"}, {999, "127.1.3.250"}, {1000, "127.1.0.1"},
+	} {
+		if got := sourceIP(tc.i).String(); got != tc.want {
+			t.Errorf("sourceIP(%d) = %s, want %s", tc.i, got, tc.want)
+		}
+	}
+}
+
+func TestParseBackendReady(t *testing.T) {
+	got, err := parseBackendReady("ready 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 127.0.0.1:4\n")
+	if err != nil || len(got.Plain) != 3 || got.Plain[2] != "127.0.0.1:3" || got.TLS != "127.0.0.1:4" {
+		t.Errorf("parseBackendReady = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "ready 127.0.0.1:1", "hello a b c d", "backend accept: too many open files"} {
+		if _, err := parseBackendReady(bad); err == nil {
+			t.Errorf("parseBackendReady(%q): no error", bad)
+		}
+	}
+}
+
+// startTestBackends runs the backends in the test process: one plain and one TLS listener.
+func startTestBackends(t *testing.T) (plain, tlsAddr target) {
+	t.Helper()
+	cert, err := writeCert(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := tls.LoadX509KeyPair(cert.Cert, cert.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for i := range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		addrs = append(addrs, ln.Addr().String())
+		if i == 1 {
+			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{kp}})
+		}
+		go acceptBackend(ln)
+	}
+	return target{Addr: addrs[0]}, target{Addr: addrs[1], TLS: true}
+}
+
+// TestMeasurements runs every kind of run briefly against in-process backends (the direct
+// case): the load generators work and report plausible numbers. Timing decides nothing.
+func TestMeasurements(t *testing.T) {
+	plain, secure := startTestBackends(t)
+	tm := timing{Warm: 20 * time.Millisecond, Window: 100 * time.Millisecond, Settle: 10 * time.Millisecond}
+	ctx := context.Background()
+	positive := func(name string, m metrics, keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			if v, ok := m[k]; !ok || math.IsNaN(v) || v <= 0 {
+				t.Errorf("%s: %s = %v, want > 0 (%v)", name, k, v, m)
+			}
+		}
+	}
+	for _, tg := range []target{plain, secure} {
+		for _, mode := range []byte{modeSink, modeSource} {
+			m, err := runBulk(ctx, tg, mode, tm, probe{})
+			if err != nil {
+				t.Fatalf("runBulk(tls=%t, %c): %v", tg.TLS, mode, err)
+			}
+			positive("bulk", m, mGbps)
+			if !math.IsNaN(m[mCPU]) || !math.IsNaN(m[mGbpsPerCore]) {
+				t.Errorf("bulk without a proxy: cpu %v, per core %v; want NaN", m[mCPU], m[mGbpsPerCore])
+			}
+		}
+		m, err := runConnRate(ctx, tg, 4, tm, probe{})
+		if err != nil {
+			t.Fatalf("runConnRate(tls=%t): %v", tg.TLS, err)
+		}
+		positive("connrate", m, mCPS)
+	}
+	for _, conns := range []int{1, 4} {
+		m, err := runPingPong(ctx, plain, 64, conns, tm, probe{})
+		if err != nil {
+			t.Fatalf("runPingPong(%d conns): %v", conns, err)
+		}
+		positive("pingpong", m, mP50, mP99, mP999, mRTPS)
+		if !(m[mP50] <= m[mP99] && m[mP99] <= m[mP999]) {
+			t.Errorf("percentiles not ordered: %v", m)
+		}
+	}
+	// The test process itself stands in for the proxy: it holds both ends of every connection.
+	m, err := runIdle(ctx, plain, os.Getpid(), 50, true, tm)
+	if err != nil {
+		t.Fatalf("runIdle: %v", err)
+	}
+	if m[mFDs] < 1.9 || m[mBaseMiB] <= 0 || math.IsNaN(m[mKiB16K]) {
+		t.Errorf("runIdle = %v, want >= 2 fds per connection (client and backend side), a base RSS and a 16K figure", m)
+	}
+}
+
+// TestBulkFailsWithoutBackend: a run that cannot connect is an error, not a zero.
+func TestBulkFailsWithoutBackend(t *testing.T) {
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := target{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
+	tm := timing{Warm: 10 * time.Millisecond, Window: 10 * time.Millisecond}
+	if m, err := runBulk(context.Background(), tg, modeSink, tm, probe{}); err == nil {
+		t.Errorf("runBulk to a closed port = %v, want an error", m)
+	}
+	if m, err := runConnRate(context.Background(), tg, 2, tm, probe{}); err == nil {
+		t.Errorf("runConnRate to a closed port = %v, want an error", m)
+	}
+}
