@@ -24,7 +24,7 @@ const (
 	stLast
 )
 
-// parseNginxTime parses an nginx time value the way ngx_parse_time
+// ParseNginxTime parses an nginx time value the way ngx_parse_time
 // (src/core/ngx_parse.c) does: numbers with units y (365d), M (30d), w, d,
 // h, m, s and ms, combined from the most to the least significant unit
 // ("1h30m", optionally separated by spaces: "1h 30m"); a number without a
@@ -35,7 +35,7 @@ const (
 //
 // One deliberate difference: nginx does not range-check a trailing number
 // without a unit (it overflows); here it is limited like the rest.
-func parseNginxTime(s string, isSec bool) (time.Duration, error) {
+func ParseNginxTime(s string, isSec bool) (time.Duration, error) {
 	var (
 		value, total int64
 		valid        bool

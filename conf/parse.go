@@ -275,7 +275,7 @@ func (p *parser) duration(at keyPath, v any, allowZero bool, zeroHint string) (t
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		hint := `want a Go duration: numbers with units ns, us, ms, s, m, h, e.g. "30s", "1m30s", "2h"`
-		if nd, nerr := parseNginxTime(s, false); nerr == nil {
+		if nd, nerr := ParseNginxTime(s, false); nerr == nil {
 			hint += fmt.Sprintf("; for nginx-style %q write %q", s, nd.String())
 		}
 		p.errorf(at, "invalid duration %q (%s)", s, hint)

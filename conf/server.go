@@ -189,7 +189,7 @@ func (srv *Server) setParam(name, val string, hasVal bool) error {
 		if err := valued("TIME"); err != nil {
 			return err
 		}
-		d, err := parseNginxTime(val, true)
+		d, err := ParseNginxTime(val, true)
 		if err != nil {
 			return fmt.Errorf("fail_timeout must be an nginx time such as 10s or 1m30s: %w", err)
 		}

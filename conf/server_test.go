@@ -188,14 +188,14 @@ func TestParseNginxTime(t *testing.T) {
 		{"1ms1s", false, 0, "units must go"},
 	}
 	for _, tc := range tests {
-		got, err := parseNginxTime(tc.in, tc.isSec)
+		got, err := ParseNginxTime(tc.in, tc.isSec)
 		switch {
 		case tc.err == "" && err != nil:
-			t.Errorf("parseNginxTime(%q, %t): %v", tc.in, tc.isSec, err)
+			t.Errorf("ParseNginxTime(%q, %t): %v", tc.in, tc.isSec, err)
 		case tc.err == "" && got != tc.want:
-			t.Errorf("parseNginxTime(%q, %t) = %v, want %v", tc.in, tc.isSec, got, tc.want)
+			t.Errorf("ParseNginxTime(%q, %t) = %v, want %v", tc.in, tc.isSec, got, tc.want)
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("parseNginxTime(%q, %t) = %v, %v; want error containing %q", tc.in, tc.isSec, got, err, tc.err)
+			t.Errorf("ParseNginxTime(%q, %t) = %v, %v; want error containing %q", tc.in, tc.isSec, got, err, tc.err)
 		}
 	}
 }
