@@ -12,10 +12,8 @@ import (
 	"syscall"
 )
 
-// Debian's nginx, its stream module and HAProxy: what the peers are installed from.
-const (
-	nginxModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
-)
+// nginxModule is where Debian's libnginx-mod-stream installs nginx's stream module.
+const nginxModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
 
 // peerPaths are the installed peers; an empty path means missing.
 type peerPaths struct {
