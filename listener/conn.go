@@ -24,47 +24,49 @@ import (
 // aLongTimeAgo is a deadline in the past: setting it makes blocked I/O return at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// serveConn runs the whole pipeline for one accepted connection, top to bottom.
+// serveConn runs the pipeline for one accepted connection, top to bottom, and hands the tunnel
+// to the engine; the session's finish logs and releases everything when the tunnel ends. On
+// the event-loop engine this goroutine ends there: an idle tunnel holds none.
 func (l *listener) serveConn(raw *net.TCPConn) {
 	s := l.srv
-	defer s.handlers.Done()
-	defer s.active.Add(-1)
 	rt := l.rt.Load()
-	start := time.Now()
-	cl := client{addr: raw.RemoteAddr().(*net.TCPAddr), local: raw.LocalAddr().(*net.TCPAddr)}
-	cl.ip = cl.addr.AddrPort().Addr()
-	log := s.log.With("listener", rt.cfg.Name, "client", cl.addr.String())
+	ss := &session{l: l, rt: rt, start: time.Now()}
+	ss.cl = client{addr: raw.RemoteAddr().(*net.TCPAddr), local: raw.LocalAddr().(*net.TCPAddr)}
+	ss.cl.ip = ss.cl.addr.AddrPort().Addr()
+	cl := &ss.cl
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			ss.cleanup()
+		}
+	}()
 	rt.metrics.accepted.Inc()
 
 	// 0. Limits: the process's and the listener's connection caps, before any work.
-	release, reason := l.admit(rt)
-	if reason != "" {
+	if reason := l.admit(rt); reason != "" {
 		s.refused(rt, reason)
 		raw.SetLinger(0)
 		raw.Close()
 		return
 	}
-	defer release()
+	ss.admitted = true
 	ctx, cs := s.track()
-	defer s.untrack(cs)
+	ss.cs = cs
 
 	// Until forwarding starts, a drain or stop interrupts whichever step is blocked.
 	stopped := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 	fail := func(reason string, err error) {
 		stopped()
 		s.refused(rt, reason)
-		log.Info("connection rejected", "reason", reason, "err", err)
+		ss.logger().Info("connection rejected", "reason", reason, "err", err)
 		raw.Close()
 	}
 
 	// 1. PROXY protocol from trusted load balancers: the header's source is the client.
 	if pi := rt.cfg.ProxyIn; pi != nil {
-		if err := readProxyHeader(raw, pi, &cl); err != nil {
+		if err := readProxyHeader(raw, pi, cl); err != nil {
 			fail("proxy header", err)
 			return
-		}
-		if cl.via != nil {
-			log = log.With("client", cl.addr.String(), "via", cl.via.String())
 		}
 	}
 	if rt.cfg.MaxConnsPerClient > 0 {
@@ -75,7 +77,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 			raw.Close()
 			return
 		}
-		defer l.clients.release(cl.ip)
+		ss.perClient = true
 	}
 
 	// 2. TLS termination on wss listeners, bounded in time and in concurrent handshakes.
@@ -89,7 +91,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 			fail("max_handshakes", errors.New("too many TLS handshakes in progress"))
 			return
 		}
-		tc := tls.Server(raw, rt.tls.Config())
+		tc := splice.TLSServer(raw, rt.tls.Config())
 		hsStart := time.Now()
 		err := tlsterm.Handshake(tc, rt.cfg.Timeouts.Handshake)
 		<-slots
@@ -100,6 +102,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		}
 		st := tc.ConnectionState()
 		conn, tlsState = tc, &st
+		ss.sni = st.ServerName
 	}
 
 	// 3. Read the HTTP request head, bounded in size and time. Everything read is replayed.
@@ -113,7 +116,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		if err != nil {
 			rt.bufs.Put(bufp)
 			stopped()
-			s.refuse(log, rt, conn, err)
+			s.refuse(ss, rt, conn, err)
 			return
 		}
 		conn.SetReadDeadline(time.Time{})
@@ -140,7 +143,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		}
 	}
 	dialStart := time.Now()
-	backend, peer, err := rt.pool.Connect(ctx, key, rt.dialer, log)
+	backend, peer, err := rt.pool.Connect(ctx, key, rt.dialer, ss)
 	rt.metrics.connect.UpdateDuration(dialStart)
 	if err != nil {
 		if bufp != nil {
@@ -148,61 +151,41 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		}
 		stopped()
 		s.refused(rt, "no backend")
-		log.Warn("connection rejected", "reason", "no backend", "key", string(key), "err", err)
+		ss.logger().Warn("connection rejected", "reason", "no backend", "key", string(key), "err", err)
 		if rt.mode != 0 {
-			s.refuse(log, rt, conn, badGateway)
+			s.refuse(ss, rt, conn, badGateway)
 		} else {
 			conn.Close()
 		}
 		return
 	}
-	defer peer.Release()
+	ss.peer = peer
 	peer.CancelOnDrain(cs.cancel) // a drain deadline on this backend ends the tunnel
 
 	// 5. PROXY header (if configured) and the replayed head, in one write.
-	err = sendPreface(backend, rt, &cl, tlsState, replay)
+	err = sendPreface(backend, rt, cl, tlsState, replay)
+	ss.replayed = int64(len(replay))
 	if bufp != nil {
 		rt.bufs.Put(bufp)
 	}
 	stopped()
 	if err != nil {
-		log.Warn("connection rejected", "reason", "backend write failed", "backend", peer.String(), "err", err)
+		ss.logger().Warn("connection rejected", "reason", "backend write failed", "backend", peer.String(), "err", err)
 		backend.Close()
 		conn.Close()
 		return
 	}
-	sni := ""
-	if tlsState != nil {
-		sni = tlsState.ServerName
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		ss.logger().Debug("tunnel opened", "sni", ss.sni, "backend", peer.String(), "server", peer.Server.Name)
 	}
-	log.Debug("tunnel opened", "sni", sni, "backend", peer.String(), "server", peer.Server.Name)
 
-	// 6. Forward both ways until both sides are done; Forward closes both connections.
-	res := s.engine.Forward(ctx, conn, backend, splice.Options{
+	// 6. Forward both ways until both sides are done; the engine closes both connections and
+	// calls finish.
+	handedOff = true
+	s.engine.Start(ctx, conn, backend, splice.Options{
 		Idle:      rt.cfg.Timeouts.Idle,
 		HalfClose: rt.cfg.Timeouts.HalfClose,
-	})
-
-	// 7. One access-log line per tunnel.
-	up := res.Up + int64(len(replay))
-	why := closeReason(res)
-	s.closed(rt, why)
-	rt.metrics.tunnel.UpdateDuration(start)
-	rt.metrics.bytesUp.Add(int(up))
-	rt.metrics.bytesDown.Add(int(res.Down))
-	attrs := []slog.Attr{
-		slog.String("sni", sni),
-		slog.String("backend", peer.String()),
-		slog.String("server", peer.Server.Name),
-		slog.Int64("bytes_up", up),
-		slog.Int64("bytes_down", res.Down),
-		slog.Duration("duration", time.Since(start)),
-		slog.String("reason", why),
-	}
-	if res.Err != nil && res.Reason != splice.Aborted {
-		attrs = append(attrs, slog.String("err", res.Err.Error()))
-	}
-	log.LogAttrs(context.Background(), slog.LevelInfo, "tunnel closed", attrs...)
+	}, ss.finish)
 }
 
 // client is who a connection is from: the socket's peer, or what a trusted PROXY header says.
@@ -288,7 +271,7 @@ const (
 )
 
 // refuse answers an HTTP error for err when it is a *preamble.Reject (logging why), then closes.
-func (s *Server) refuse(log *slog.Logger, rt *route, client net.Conn, err error) {
+func (s *Server) refuse(ss *session, rt *route, client net.Conn, err error) {
 	defer client.Close()
 	var rej *preamble.Reject
 	if !errors.As(err, &rej) {
@@ -297,12 +280,14 @@ func (s *Server) refuse(log *slog.Logger, rt *route, client net.Conn, err error)
 		if errors.Is(err, io.EOF) {
 			reason = "client closed before request"
 		}
-		log.Debug("connection closed", "reason", reason, "err", err)
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			ss.logger().Debug("connection closed", "reason", reason, "err", err)
+		}
 		return
 	}
 	if rej != badGateway {
 		s.refused(rt, "bad request head")
-		log.Info("connection rejected", "reason", "bad request head", "status", rej.Status, "err", rej.Reason)
+		ss.logger().Info("connection rejected", "reason", "bad request head", "status", rej.Status, "err", rej.Reason)
 	}
 	client.SetWriteDeadline(time.Now().Add(lingerTime))
 	if _, err := client.Write(rej.Response()); err != nil {

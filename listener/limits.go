@@ -6,18 +6,18 @@ import (
 )
 
 // admit applies the process-wide and the listener's connection caps to a new connection. It
-// returns a release function, or the reason it was refused.
-func (l *listener) admit(rt *route) (release func(), reason string) {
+// returns the reason it was refused, or "" when the connection is counted (release it with done).
+func (l *listener) admit(rt *route) (reason string) {
 	s := l.srv
 	if max := s.maxConns.Load(); max > 0 && s.active.Load() > max {
-		return nil, "max_conns"
+		return "max_conns"
 	}
 	n := l.active.Add(1)
 	if rt.cfg.MaxConns > 0 && n > int64(rt.cfg.MaxConns) {
 		l.active.Add(-1)
-		return nil, "listener max_conns"
+		return "listener max_conns"
 	}
-	return l.done, ""
+	return ""
 }
 
 func (l *listener) done() { l.active.Add(-1) }

@@ -6,9 +6,11 @@ import "sync"
 // that Get and Put do not allocate.
 type bufPool struct {
 	pool sync.Pool
+	size int
 }
 
 func (b *bufPool) init(size int) {
+	b.size = size
 	b.pool.New = func() any {
 		buf := make([]byte, size)
 		return &buf

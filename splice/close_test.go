@@ -11,16 +11,29 @@ import (
 	"time"
 )
 
-// kinds are the client-leg variants most behaviour tests run over.
-var kinds = []struct {
+// kind is an engine mode and client-leg variant.
+type kind struct {
 	name string
 	tls  bool
 	cfg  EngineConfig
-}{
-	{"plain-splice", false, EngineConfig{}},
-	{"plain-copy", false, EngineConfig{MaxPipes: -1}},
-	{"tls", true, EngineConfig{}},
 }
+
+// kinds are the variants most behaviour tests run over: every client leg on
+// the event loop and on goroutines.
+var kinds = func() []kind {
+	var ks []kind
+	for _, m := range []struct {
+		prefix string
+		mode   Mode
+	}{{"loop/", ModeEventLoop}, {"goroutines/", ModeGoroutines}} {
+		ks = append(ks,
+			kind{m.prefix + "plain-splice", false, EngineConfig{Mode: m.mode}},
+			kind{m.prefix + "plain-copy", false, EngineConfig{Mode: m.mode, MaxPipes: -1}},
+			kind{m.prefix + "tls", true, EngineConfig{Mode: m.mode}},
+		)
+	}
+	return ks
+}()
 
 // TestHalfClose: one side sends and half-closes; the other side still
 // replies after seeing EOF; the first side gets the whole reply, then EOF.

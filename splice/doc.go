@@ -3,10 +3,51 @@
 // connection, the last stage of the per-connection pipeline.
 //
 // An [Engine] owns a bounded pool of kernel pipes and pools of copy buffers;
-// [Engine.Forward] runs one tunnel until both directions are done (or a
-// timeout, an error or context cancellation ends it) and closes both conns.
+// [Engine.Start] hands it a tunnel and gets the [Result] back through a
+// callback once both directions are done (or a timeout, an error or context
+// cancellation ends it) and both conns are closed; [Engine.Forward] does the
+// same and waits.
 //
-// # Copy paths
+// # Two ways to run a tunnel
+//
+// The event loop (ModeEventLoop, the default on Linux) serves tunnels from a
+// few goroutines, one per GOMAXPROCS, each waiting on its own epoll set: the
+// epoll fd is registered with the Go netpoller, so a loop parks like any
+// goroutine and no OS thread blocks in epoll_wait. The loop duplicates each
+// socket and closes the original *net.TCPConn (taking the socket out of the
+// Go netpoller), registers both sockets edge-triggered, and drives the same
+// bursts as below from readiness edges. An idle tunnel costs its two sockets,
+// one small struct and a timer-heap slot: no goroutine, no buffer, no pipe.
+// A tunnel is pinned to one loop, so its state needs no locks and
+// EPOLLONESHOT re-arming is not needed either. Each loop has one scratch
+// buffer for every read; bytes a full destination does not take are kept in
+// a pooled buffer (or the pipe) only until it drains, and the source is not
+// read meanwhile (backpressure). A leg moves at most 512 KiB per turn before
+// other tunnels get theirs. Idle and half-close deadlines live in a per-loop
+// heap, re-armed lazily from the last progress.
+//
+// TLS legs run on the loop when the *tls.Conn was made by [TLSServer]: its
+// transport reads the loop's non-blocking socket and reports "would block"
+// as a timeout, which crypto/tls treats as temporary (a partial record stays
+// buffered for the next Read), and writes that the socket does not take are
+// kept until it is writable (crypto/tls treats write errors as permanent, so
+// a write must never fail for a full socket). Because crypto/tls may hold
+// decrypted plaintext or whole records the socket no longer has, a TLS
+// source is read until crypto/tls itself hears EAGAIN, not until the socket
+// is empty. Other conns (and tunnels started when fds run out for the
+// duplicates) run on goroutines.
+//
+// Small messages take one read(2) into the loop's buffer and one write(2);
+// a read that fills the buffer marks a bulk burst, which continues with
+// splice(2) through a borrowed pipe until the source would block (a hybrid of
+// copy for small messages and splice for bulk). A read shorter than the
+// buffer empties the socket, so the loop does not ask again until the next
+// edge, saving the EAGAIN read.
+//
+// The goroutine engine (ModeGoroutines, and every tunnel off Linux) runs
+// each direction in a goroutine of its own, as described next.
+//
+// # Copy paths of the goroutine engine
 //
 // Each direction ("leg") runs in its own goroutine, named after what it does
 // ((*tunnel).copyClientToBackend, (*tunnel).copyBackendToClient), so

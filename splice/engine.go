@@ -2,6 +2,7 @@ package splice
 
 import (
 	"context"
+	"fmt"
 	"net"
 )
 
@@ -21,8 +22,45 @@ const (
 	maxTLSPlaintext = 16 << 10
 )
 
+// Mode selects how an Engine runs tunnels.
+type Mode uint8
+
+// Modes.
+const (
+	// ModeAuto is the event loop on Linux, goroutines elsewhere.
+	ModeAuto Mode = iota
+	// ModeGoroutines runs each tunnel in two goroutines (one per direction)
+	// that park in the Go netpoller between bursts.
+	ModeGoroutines
+	// ModeEventLoop runs every tunnel whose ends it can take over (plain
+	// *net.TCPConn, and *tls.Conn made by TLSServer) on a few epoll event
+	// loops, with no goroutine per tunnel. Linux only; elsewhere, and for
+	// other conns, it behaves as ModeGoroutines.
+	ModeEventLoop
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeAuto:
+		return "auto"
+	case ModeGoroutines:
+		return "goroutines"
+	case ModeEventLoop:
+		return "event loop"
+	}
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
 // EngineConfig configures an Engine. The zero value selects the defaults.
 type EngineConfig struct {
+	// Mode selects the event loop or goroutines; zero means ModeAuto.
+	Mode Mode
+
+	// Loops is the number of event loops (ModeEventLoop); tunnels are
+	// spread over them in turn. Zero or negative means GOMAXPROCS at the
+	// first Start.
+	Loops int
+
 	// MaxPipes caps the pipes lent out to bursts at once (each pipe is two
 	// fds); a burst that finds none free copies through a buffer instead.
 	// Zero means DefaultMaxPipes; negative disables splicing.
@@ -43,9 +81,11 @@ type EngineConfig struct {
 // them. The zero value is not usable; create one with NewEngine. An Engine
 // is safe for concurrent use.
 type Engine struct {
-	pipes   *pipePool // nil when splicing is disabled or unsupported
-	bufs    bufPool   // BufSize buffers for copy bursts
-	tlsBufs bufPool   // record-sized buffers for legs blocked in (*tls.Conn).Read
+	loops   eventLoops // the event loops; unused in ModeGoroutines
+	pipes   *pipePool  // nil when splicing is disabled or unsupported
+	bufs    bufPool    // BufSize buffers for copy bursts
+	tlsBufs bufPool    // record-sized buffers for legs blocked in (*tls.Conn).Read
+	bufSize int
 }
 
 // NewEngine returns an Engine configured by cfg.
@@ -54,7 +94,8 @@ func NewEngine(cfg EngineConfig) *Engine {
 	if bufSize <= 0 {
 		bufSize = DefaultBufSize
 	}
-	e := &Engine{}
+	e := &Engine{bufSize: bufSize}
+	e.loops.init(cfg.Mode, cfg.Loops)
 	e.bufs.init(bufSize)
 	e.tlsBufs.init(min(bufSize, maxTLSPlaintext))
 	if cfg.MaxPipes >= 0 {
@@ -79,28 +120,70 @@ type EngineStats struct {
 	Created   uint64 // pipes created since NewEngine
 	Closed    uint64 // pipes closed since NewEngine
 	Fallbacks uint64 // bursts that copied through a buffer because no pipe could be borrowed
+
+	Looped int // tunnels running on the event loops now
 }
 
-// Stats returns a snapshot of the pipe pool.
-func (e *Engine) Stats() EngineStats { return e.pipes.stats() }
+// Stats returns a snapshot of the pipe pool and the event loops.
+func (e *Engine) Stats() EngineStats {
+	st := e.pipes.stats()
+	st.Looped = e.loops.tunnels()
+	return st
+}
 
-// Close closes the pipes idle in the pool. Tunnels still running keep
-// working; pipes they return afterwards are closed, and their later bursts
-// copy through buffers instead of splicing.
-func (e *Engine) Close() error { return e.pipes.close() }
+// Close closes the pipes idle in the pool and lets the event loops end
+// once their last tunnel has. Tunnels still running keep working; pipes
+// they return afterwards are closed, and their later bursts copy through
+// buffers instead of splicing. Tunnels started after Close run on
+// goroutines.
+func (e *Engine) Close() error {
+	e.loops.close()
+	return e.pipes.close()
+}
+
+// Start forwards bytes between client and backend in the background, like
+// Forward, and calls done once with the Result when the tunnel has ended and
+// both conns are closed. done runs on a goroutine of its own (or, when ctx
+// is already cancelled, on the caller's) and may block.
+//
+// On the event loop (see ModeEventLoop) a tunnel holds no goroutine, no
+// buffer and no pipe while it is idle: Start returns as soon as the loop has
+// it, and the caller's goroutine may end.
+func (e *Engine) Start(ctx context.Context, client, backend net.Conn, opt Options, done func(Result)) {
+	if ctx.Err() != nil {
+		done(e.forwardGoroutines(ctx, client, backend, opt))
+		return
+	}
+	if e.loops.start(e, ctx, client, backend, opt, done) {
+		return
+	}
+	go func() { done(e.forwardGoroutines(ctx, client, backend, opt)) }()
+}
 
 // Forward forwards bytes between client and backend in both directions
 // until both are done, a timeout or an error ends the tunnel, or ctx is
 // cancelled; then it closes both conns and returns what happened. No
 // goroutine, fd, pipe or buffer of the tunnel outlives the call.
 //
-// client is typically a *net.TCPConn or a *tls.Conn (handshake done),
-// backend a *net.TCPConn; any net.Conn works, but only plain
-// *net.TCPConn sources avoid holding a buffer while idle, and only
+// client is typically a *net.TCPConn or a *tls.Conn (handshake done, made
+// by TLSServer for the event loop to take it), backend a *net.TCPConn; any
+// net.Conn works, but only plain *net.TCPConn sources (and, on the event
+// loop, TLSServer conns) avoid holding a buffer while idle, and only
 // *net.TCPConn pairs splice. Deadlines already set on the conns are
 // cleared. Forward takes ownership of both conns: the caller must not use
 // them concurrently or afterwards. ctx must be non-nil.
 func (e *Engine) Forward(ctx context.Context, client, backend net.Conn, opt Options) Result {
+	if ctx.Err() == nil && e.loops.enabled() {
+		ch := make(chan Result, 1)
+		if e.loops.start(e, ctx, client, backend, opt, func(r Result) { ch <- r }) {
+			return <-ch
+		}
+	}
+	return e.forwardGoroutines(ctx, client, backend, opt)
+}
+
+// forwardGoroutines runs one tunnel on the calling goroutine and one more.
+func (e *Engine) forwardGoroutines(ctx context.Context, client, backend net.Conn, opt Options) Result {
 	t := &tunnel{e: e, ctx: ctx, opt: opt, client: client, backend: backend}
 	return t.forward()
 }

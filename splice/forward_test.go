@@ -21,10 +21,16 @@ type dataCase struct {
 }
 
 var dataCases = []dataCase{
-	{name: "plain-splice", cfg: EngineConfig{}, tunnels: 1, spliced: true},
-	{name: "tls-client-copy", tls: true, cfg: EngineConfig{}, tunnels: 1},
-	{name: "plain-splice-disabled", cfg: EngineConfig{MaxPipes: -1}, tunnels: 1},
-	{name: "tiny-pool-fallback", cfg: EngineConfig{MaxPipes: 1}, tunnels: 3, anyWay: true},
+	{name: "loop/plain-splice", cfg: EngineConfig{}, tunnels: 1, spliced: true},
+	{name: "loop/tls-client-copy", tls: true, cfg: EngineConfig{}, tunnels: 1},
+	{name: "loop/plain-splice-disabled", cfg: EngineConfig{MaxPipes: -1}, tunnels: 1},
+	{name: "loop/tiny-pool-fallback", cfg: EngineConfig{MaxPipes: 1}, tunnels: 3, anyWay: true},
+	{name: "loop/many-tunnels-one-loop", cfg: EngineConfig{Loops: 1, MaxPipes: 2}, tunnels: 6, anyWay: true},
+	{name: "loop/tls-many", tls: true, cfg: EngineConfig{Loops: 2}, tunnels: 4},
+	{name: "goroutines/plain-splice", cfg: EngineConfig{Mode: ModeGoroutines}, tunnels: 1, spliced: true},
+	{name: "goroutines/tls-client-copy", tls: true, cfg: EngineConfig{Mode: ModeGoroutines}, tunnels: 1},
+	{name: "goroutines/plain-splice-disabled", cfg: EngineConfig{Mode: ModeGoroutines, MaxPipes: -1}, tunnels: 1},
+	{name: "goroutines/tiny-pool-fallback", cfg: EngineConfig{Mode: ModeGoroutines, MaxPipes: 1}, tunnels: 3, anyWay: true},
 }
 
 // TestForwardData moves a deterministic pseudo-random stream both ways at
@@ -124,7 +130,7 @@ func runDataTunnel(t *testing.T, e *Engine, tc dataCase, seed uint64, size int64
 
 // TestGoroutineNames checks that a goroutine dump says what each leg is.
 func TestGoroutineNames(t *testing.T) {
-	e := NewEngine(EngineConfig{})
+	e := NewEngine(EngineConfig{Mode: ModeGoroutines})
 	defer e.Close()
 	r := newRig(t, false)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -100,7 +100,7 @@ func newRig(tb testing.TB, useTLS bool) *rig {
 	r.clientPeer, r.client = r.clientTCP, proxyClient
 	if useTLS {
 		srvCfg, cliCfg := testTLS()
-		srv := tls.Server(proxyClient, srvCfg)
+		srv := TLSServer(proxyClient, srvCfg)
 		cli := tls.Client(r.clientTCP, cliCfg)
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Handshake() }()

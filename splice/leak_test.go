@@ -16,7 +16,7 @@ func TestNoLeaks(t *testing.T) {
 	const tunnels, parallel = 200, 16
 	e := NewEngine(EngineConfig{MaxPipes: 8})
 	eCopy := NewEngine(EngineConfig{MaxPipes: -1})
-	defer eCopy.Close()
+	eGo := NewEngine(EngineConfig{Mode: ModeGoroutines, MaxPipes: 4})
 
 	// Warm up lazily started runtime pieces (netpoller, TLS config) first.
 	runLeakTunnel(t, e, 0)
@@ -32,7 +32,10 @@ func TestNoLeaks(t *testing.T) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			eng := e
-			if i%5 == 4 {
+			switch i % 5 {
+			case 3:
+				eng = eGo
+			case 4:
 				eng = eCopy
 			}
 			runLeakTunnel(t, eng, i)
@@ -46,6 +49,8 @@ func TestNoLeaks(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+	eCopy.Close()
+	eGo.Close()
 	if st := e.Stats(); st.Idle != 0 || st.Created != st.Closed {
 		t.Errorf("Stats() after Close = %+v, want every pipe closed", st)
 	}

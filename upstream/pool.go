@@ -225,6 +225,11 @@ func (p *Pool) Lookup(key []byte) *Peer {
 	return v.peers[i]
 }
 
+// Logger is where Connect reports failed connects; *slog.Logger is one.
+type Logger interface {
+	Warn(msg string, args ...any)
+}
+
 // ErrNoPeer is wrapped by Connect's error when no peer could be connected.
 var ErrNoPeer = errors.New("no live upstreams")
 
@@ -233,7 +238,7 @@ var ErrNoPeer = errors.New("no live upstreams")
 // nginx's proxy_next_upstream, at most once per peer. Peers that are down, drained or failing
 // their active checks are skipped. The caller must call Release on the returned Lease when the
 // tunnel ends. A cancelled ctx stops the loop without blaming the peer.
-func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log *slog.Logger) (net.Conn, *Lease, error) {
+func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log Logger) (net.Conn, *Lease, error) {
 	v := p.view.Load()
 	var a hashing.Attempt
 	v.table.Start(&a, key)

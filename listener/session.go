@@ -1,0 +1,89 @@
+package listener
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/tether-proxy/tether/splice"
+	"github.com/tether-proxy/tether/upstream"
+)
+
+// session is what one connection holds from accept to the end of its tunnel: what to log and
+// what to release. serveConn fills it; finish (called by the engine) or cleanup ends it.
+type session struct {
+	l         *listener
+	rt        *route
+	start     time.Time
+	cl        client
+	log       *slog.Logger // built on first use: most connections never log at the enabled level
+	admitted  bool         // counted by admit
+	cs        *connState   // tracked for drains
+	perClient bool         // counted by max_conns_per_client
+	peer      *upstream.Lease
+	sni       string
+	replayed  int64 // request-head bytes sent to the backend before the tunnel
+}
+
+// logger returns the connection's logger, with its listener and client.
+func (ss *session) logger() *slog.Logger {
+	if ss.log == nil {
+		attrs := []any{"listener", ss.rt.cfg.Name, "client", ss.cl.addr.String()}
+		if ss.cl.via != nil {
+			attrs = append(attrs, "via", ss.cl.via.String())
+		}
+		ss.log = ss.l.srv.log.With(attrs...)
+	}
+	return ss.log
+}
+
+// Warn logs a failed backend connect with the connection's attributes (upstream.Connect).
+func (ss *session) Warn(msg string, args ...any) { ss.logger().Warn(msg, args...) }
+
+var _ upstream.Logger = (*session)(nil)
+
+// finish writes the tunnel's access-log line and metrics, then releases the session.
+func (ss *session) finish(res splice.Result) {
+	s, rt := ss.l.srv, ss.rt
+	up := res.Up + ss.replayed
+	why := closeReason(res)
+	s.closed(rt, why)
+	rt.metrics.tunnel.UpdateDuration(ss.start)
+	rt.metrics.bytesUp.Add(int(up))
+	rt.metrics.bytesDown.Add(int(res.Down))
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		attrs := []slog.Attr{
+			slog.String("sni", ss.sni),
+			slog.String("backend", ss.peer.String()),
+			slog.String("server", ss.peer.Server.Name),
+			slog.Int64("bytes_up", up),
+			slog.Int64("bytes_down", res.Down),
+			slog.Duration("duration", time.Since(ss.start)),
+			slog.String("reason", why),
+		}
+		if res.Err != nil && res.Reason != splice.Aborted {
+			attrs = append(attrs, slog.String("err", res.Err.Error()))
+		}
+		ss.logger().LogAttrs(context.Background(), slog.LevelInfo, "tunnel closed", attrs...)
+	}
+	ss.cleanup()
+}
+
+// cleanup releases, in reverse order of acquisition, what the session holds.
+func (ss *session) cleanup() {
+	l, s := ss.l, ss.l.srv
+	if ss.peer != nil {
+		ss.peer.Release()
+	}
+	if ss.perClient {
+		l.clients.release(ss.cl.ip)
+	}
+	if ss.cs != nil {
+		s.untrack(ss.cs)
+	}
+	if ss.admitted {
+		l.done()
+	}
+	s.active.Add(-1)
+	s.handlers.Done()
+}

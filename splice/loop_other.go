@@ -1,0 +1,25 @@
+//go:build !linux
+
+package splice
+
+import (
+	"context"
+	"net"
+)
+
+// Off Linux there is no event loop: every tunnel runs on goroutines.
+type eventLoops struct{}
+
+func (eventLoops) init(Mode, int) {}
+func (eventLoops) enabled() bool  { return false }
+func (eventLoops) tunnels() int   { return 0 }
+func (eventLoops) close()         {}
+func (eventLoops) start(*Engine, context.Context, net.Conn, net.Conn, Options, func(Result)) bool {
+	return false
+}
+
+// endpoint is never detached off Linux.
+type endpoint struct{}
+
+func (*endpoint) read([]byte) (int, error) { return 0, errDetachedClosed }
+func (*endpoint) send([]byte) (int, error) { return 0, errDetachedClosed }

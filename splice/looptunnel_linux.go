@@ -1,0 +1,415 @@
+//go:build linux
+
+package splice
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// pumpBudget bounds the bytes one leg moves per turn, so that one busy
+// tunnel cannot starve the others on its loop.
+const pumpBudget = 512 << 10
+
+// loopTunnel is a tunnel served by an event loop: the same bursts as the
+// goroutine engine, driven by readiness edges instead of blocked goroutines.
+type loopTunnel struct {
+	e    *Engine
+	lp   *loop
+	ctx  context.Context
+	opt  Options
+	done func(Result)
+
+	client, backend endpoint
+	up, down        loopLeg
+
+	slot   int32
+	queued bool // in lp.runq
+	hidx   int  // index in lp.timers, -1 if absent
+	due    int64
+
+	last       int64 // ns since lp.base of the last progress
+	halfAt     int64 // half-close deadline, 0 if none
+	clean      int   // legs that ended by propagating EOF
+	firstClean Reason
+
+	stopped   bool
+	reason    Reason
+	err       error
+	stopAbort func() bool
+}
+
+// loopLeg is one direction of a loop tunnel: src -> dst.
+type loopLeg struct {
+	src, dst *endpoint
+	n        int64 // plaintext bytes written to a *tls.Conn dst
+	pipe     *pipe // borrowed for a splice burst
+	inPipe   int   // bytes in pipe not yet spliced to dst
+	bulk     bool  // the last copy read filled the buffer: splice the rest of the burst
+	srcMore  bool  // a TLS src returned data: it may hold more already decrypted
+	eof      bool  // src ended
+	notified bool  // dst was told (close_notify queued, write half to be shut)
+	done     bool
+	spliced  bool
+}
+
+// written is what the leg delivered: plaintext for a TLS dst, bytes the
+// socket took for a plain one.
+func (l *loopLeg) written() int64 {
+	if l.dst.tls != nil {
+		return l.n
+	}
+	return l.dst.sent
+}
+
+// detach takes both sockets out of their conns, or neither.
+func (t *loopTunnel) detach(client, backend net.Conn) error {
+	if err := t.client.dup(client, sideClient, &t.e.bufs); err != nil {
+		return err
+	}
+	if err := t.backend.dup(backend, sideBackend, &t.e.bufs); err != nil {
+		t.client.undo()
+		return err
+	}
+	return nil
+}
+
+// undo gives both sockets back.
+func (t *loopTunnel) undo() {
+	t.client.undo()
+	t.backend.undo()
+}
+
+// commit finishes detach: from here on only the loop uses the sockets.
+func (t *loopTunnel) commit() {
+	t.client.commit()
+	t.backend.commit()
+	t.up = loopLeg{src: &t.client, dst: &t.backend}
+	t.down = loopLeg{src: &t.backend, dst: &t.client}
+	t.hidx = -1
+}
+
+// start arms the timers and the context; it runs on the loop.
+func (t *loopTunnel) start(now int64) {
+	t.last = now
+	t.opt.Idle, t.opt.HalfClose = max(t.opt.Idle, 0), max(t.opt.HalfClose, 0)
+	if t.opt.Idle > 0 {
+		t.lp.timers.set(t, now+int64(t.opt.Idle))
+	}
+	if t.ctx.Done() != nil {
+		lp := t.lp
+		t.stopAbort = context.AfterFunc(t.ctx, func() { lp.post(t, opAbort) })
+	}
+}
+
+func (t *loopTunnel) touch() { t.last = t.lp.now }
+
+// pump moves bytes both ways until nothing more can move now.
+func (t *loopTunnel) pump() {
+	moreUp := t.pumpLeg(&t.up)
+	if t.stopped {
+		return
+	}
+	moreDown := t.pumpLeg(&t.down)
+	switch {
+	case t.stopped:
+	case t.up.done && t.down.done:
+		t.stop(ReasonUnknown, nil)
+	case moreUp || moreDown:
+		t.lp.schedule(t)
+	}
+}
+
+// pumpLeg runs one direction until its source would block, its
+// destination is full, it ends, or it used its budget (then it returns
+// true: more to do).
+func (t *loopTunnel) pumpLeg(l *loopLeg) (more bool) {
+	if l.done {
+		return false
+	}
+	defer t.returnPipe(l)
+	for budget := pumpBudget; ; {
+		if err := t.flushLeg(l); err != nil {
+			t.fail(err)
+			return false
+		}
+		if l.dst.pending() > 0 || l.inPipe > 0 {
+			return false // dst is full: its writability edge resumes us
+		}
+		if l.eof {
+			if !l.notified {
+				l.notified = true
+				t.sawEOF(l)
+				l.dst.shutWr = true
+				if l.dst.tls != nil {
+					if err := l.dst.tls.CloseWrite(); err != nil {
+						t.fail(&legError{side: l.dst.side, op: "close write", err: err})
+						return false
+					}
+				}
+				continue // flush the alert and shut down
+			}
+			if l.dst.shut {
+				l.done = true
+				t.legDone()
+			}
+			return false
+		}
+		if budget <= 0 {
+			return true
+		}
+		n, blocked := t.burst(l)
+		if blocked || t.stopped {
+			return false
+		}
+		budget -= n
+	}
+}
+
+// burst reads once from src and hands the bytes to dst. blocked means src
+// has nothing now (or the tunnel failed).
+func (t *loopTunnel) burst(l *loopLeg) (n int, blocked bool) {
+	src := l.src
+	if src.tls != nil {
+		// crypto/tls may hold decrypted or undecrypted bytes the socket
+		// no longer has: read until it asks the socket and hears EAGAIN.
+		if !src.readable && !l.srcMore {
+			return 0, true
+		}
+		buf := t.lp.scratch[:maxTLSPlaintext]
+		n, err := src.tls.Read(buf)
+		l.srcMore = n > 0
+		if n > 0 {
+			t.touch()
+			if err := t.deliver(l, buf[:n]); err != nil {
+				t.fail(err)
+				return n, true
+			}
+		}
+		return n, t.readResult(l, err)
+	}
+	if !src.readable {
+		return 0, true
+	}
+	if l.bulk && l.dst.tls == nil {
+		if l.pipe == nil {
+			l.pipe = t.e.pipes.get()
+		}
+		if l.pipe != nil {
+			return t.spliceIn(l)
+		}
+		l.bulk = false
+	}
+	buf := t.lp.scratch
+	n, err := src.read(buf)
+	if n > 0 {
+		t.touch()
+		// A full buffer means a burst: splice the rest of it when both
+		// ends are plain sockets. Small messages stay one read and one write.
+		l.bulk = n == len(buf) && l.dst.tls == nil && t.e.pipes != nil
+		if err := t.deliver(l, buf[:n]); err != nil {
+			t.fail(err)
+			return n, true
+		}
+		return n, false
+	}
+	return 0, t.readResult(l, err)
+}
+
+// readResult handles a read error; true means src is blocked or failed.
+func (t *loopTunnel) readResult(l *loopLeg, err error) bool {
+	switch err.(type) {
+	case nil:
+		return false
+	case wouldBlockError:
+		l.srcMore = false
+		return true
+	}
+	if err == io.EOF {
+		l.eof = true
+		return false
+	}
+	t.fail(&legError{side: l.src.side, op: "read", err: err})
+	return true
+}
+
+// deliver writes p to dst; a full socket keeps the rest (pending).
+func (t *loopTunnel) deliver(l *loopLeg, p []byte) error {
+	var err error
+	if l.dst.tls != nil {
+		var n int
+		n, err = l.dst.tls.Write(p)
+		l.n += int64(n)
+	} else {
+		_, err = l.dst.send(p)
+	}
+	if err != nil {
+		return &legError{side: l.dst.side, op: "write", err: err}
+	}
+	return nil
+}
+
+// spliceIn fills the leg's empty pipe from src once.
+func (t *loopTunnel) spliceIn(l *loopLeg) (int, bool) {
+	for {
+		n, err := unix.Splice(l.src.fd, nil, l.pipe.w, nil, l.pipe.size, spliceFlags)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			l.src.readable, l.bulk = false, false
+			return 0, true
+		case err != nil:
+			t.fail(&legError{side: l.src.side, op: "read", err: os.NewSyscallError("splice", err)})
+			return 0, true
+		case n == 0:
+			l.eof, l.bulk = true, false
+			return 0, false
+		}
+		l.inPipe = int(n)
+		l.spliced = true
+		t.touch()
+		return int(n), false
+	}
+}
+
+// flushLeg writes what dst still holds for this leg (pending bytes, then
+// the pipe) and shuts dst's write half down when asked and nothing is left.
+func (t *loopTunnel) flushLeg(l *loopLeg) error {
+	dst := l.dst
+	if dst.pending() > 0 {
+		n, err := dst.flush()
+		if n > 0 {
+			t.touch()
+		}
+		if err != nil {
+			return &legError{side: dst.side, op: "write", err: err}
+		}
+		if dst.pending() > 0 {
+			return nil
+		}
+	}
+	for l.inPipe > 0 && dst.writable {
+		n, err := unix.Splice(l.pipe.r, nil, dst.fd, nil, l.inPipe, spliceFlags)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			dst.writable = false
+			return nil
+		case err != nil:
+			return &legError{side: dst.side, op: "write", err: os.NewSyscallError("splice", err)}
+		case n == 0:
+			return &legError{side: dst.side, op: "write", err: io.ErrNoProgress}
+		}
+		l.inPipe -= int(n)
+		dst.sent += n
+		t.touch()
+	}
+	if dst.shutWr && !dst.shut && dst.pending() == 0 && l.inPipe == 0 {
+		if err := unix.Shutdown(dst.fd, unix.SHUT_WR); err != nil {
+			return &legError{side: dst.side, op: "close write", err: os.NewSyscallError("shutdown", err)}
+		}
+		dst.shut = true
+	}
+	return nil
+}
+
+// returnPipe gives an empty pipe back between bursts; a pipe with bytes
+// stays with the leg until dst takes them.
+func (t *loopTunnel) returnPipe(l *loopLeg) {
+	if l.pipe != nil && l.inPipe == 0 && !t.stopped {
+		t.e.pipes.put(l.pipe, true)
+		l.pipe = nil
+	}
+}
+
+// sawEOF records whose EOF came first.
+func (t *loopTunnel) sawEOF(l *loopLeg) {
+	if t.firstClean == ReasonUnknown {
+		t.firstClean = ClientClosed
+		if l.src.side == sideBackend {
+			t.firstClean = BackendClosed
+		}
+	}
+}
+
+// legDone counts a leg that ended cleanly and starts the half-close clock.
+func (t *loopTunnel) legDone() {
+	t.clean++
+	if t.clean == 1 && t.opt.HalfClose > 0 {
+		t.halfAt = t.lp.now + int64(t.opt.HalfClose)
+		t.lp.timers.set(t, t.nextDue())
+	}
+}
+
+// nextDue is the earliest of the idle and half-close deadlines (0: none).
+func (t *loopTunnel) nextDue() int64 {
+	due := int64(0)
+	if t.opt.Idle > 0 {
+		due = t.last + int64(t.opt.Idle)
+	}
+	if t.halfAt > 0 && (due == 0 || t.halfAt < due) {
+		due = t.halfAt
+	}
+	return due
+}
+
+// onTimer enforces Idle and HalfClose; the deadline is re-armed lazily
+// from the last progress instead of being reset on every read.
+func (t *loopTunnel) onTimer(now int64) {
+	idleAt := int64(0)
+	if t.opt.Idle > 0 {
+		idleAt = t.last + int64(t.opt.Idle)
+	}
+	switch {
+	case idleAt > 0 && idleAt <= now && (t.halfAt == 0 || idleAt <= t.halfAt):
+		t.stop(IdleTimeout, nil)
+	case t.halfAt > 0 && t.halfAt <= now:
+		t.stop(HalfCloseTimeout, nil)
+	default:
+		if due := t.nextDue(); due > 0 {
+			t.lp.timers.set(t, due)
+		}
+	}
+}
+
+// fail tears the tunnel down for a read or write error.
+func (t *loopTunnel) fail(err error) {
+	r := ClientError
+	if le, ok := err.(*legError); ok && le.side == sideBackend {
+		r = BackendError
+	}
+	t.stop(r, err)
+}
+
+// stop ends the tunnel: both sockets closed, pipes and buffers returned,
+// the loop forgets it, and done gets the Result on a goroutine of its own.
+func (t *loopTunnel) stop(r Reason, err error) {
+	t.stopped = true
+	t.reason, t.err = r, err
+	if t.stopAbort != nil {
+		t.stopAbort()
+	}
+	for _, l := range [2]*loopLeg{&t.up, &t.down} {
+		if l.pipe != nil {
+			t.e.pipes.put(l.pipe, l.inPipe == 0)
+			l.pipe, l.inPipe = nil, 0
+		}
+	}
+	t.client.close()
+	t.backend.close()
+	t.lp.remove(t)
+
+	res := Result{Up: t.up.written(), Down: t.down.written(), Spliced: t.up.spliced || t.down.spliced}
+	if t.clean == 2 {
+		res.Reason = t.firstClean
+	} else {
+		res.Reason, res.Err = t.reason, t.err
+	}
+	go t.done(res)
+}

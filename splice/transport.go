@@ -1,0 +1,97 @@
+package splice
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"time"
+)
+
+// TLSServer returns the server side of a TLS connection over c, like
+// tls.Server, but one whose socket the event-loop engine can take over once
+// the handshake is done: Start then serves the *tls.Conn from its event loop,
+// with no goroutine and no buffer held while the tunnel is idle. A *tls.Conn
+// made by tls.Server directly still works everywhere, on the goroutine path.
+//
+// Until Start takes it over, the connection behaves exactly like one made by
+// tls.Server (deadlines included).
+func TLSServer(c *net.TCPConn, cfg *tls.Config) *tls.Conn {
+	return tls.Server(&transport{TCPConn: c}, cfg)
+}
+
+// transport is the net.Conn under a *tls.Conn made by TLSServer. It passes
+// everything to the socket until an event loop detaches it; from then on it
+// reads and writes the loop's non-blocking endpoint: reads that would block
+// return errWouldBlock (which crypto/tls treats as temporary, keeping any
+// partial record for the next Read), and writes the socket does not take are
+// kept by the endpoint until the socket is writable again (crypto/tls treats
+// every write error as permanent, so a write must never "would block").
+type transport struct {
+	*net.TCPConn
+	ep *endpoint // non-nil once detached: the event loop owns the socket
+}
+
+var _ net.Conn = (*transport)(nil)
+
+// errWouldBlock is returned by a detached transport's Read when the socket
+// has no data. It is a timeout, so crypto/tls does not make it sticky.
+var errWouldBlock error = wouldBlockError{}
+
+type wouldBlockError struct{}
+
+func (wouldBlockError) Error() string   { return "splice: read would block" }
+func (wouldBlockError) Timeout() bool   { return true }
+func (wouldBlockError) Temporary() bool { return true }
+func (wouldBlockError) Unwrap() error   { return os.ErrDeadlineExceeded }
+
+var _ net.Error = wouldBlockError{}
+
+// errDetachedClosed is what a detached transport reports after its tunnel ended.
+var errDetachedClosed = errors.New("splice: connection closed by the event loop")
+
+func (t *transport) Read(p []byte) (int, error) {
+	if t.ep == nil {
+		return t.TCPConn.Read(p)
+	}
+	return t.ep.read(p)
+}
+
+func (t *transport) Write(p []byte) (int, error) {
+	if t.ep == nil {
+		return t.TCPConn.Write(p)
+	}
+	return t.ep.send(p)
+}
+
+// Close closes the socket unless an event loop owns it (the loop closes it
+// when the tunnel ends).
+func (t *transport) Close() error {
+	if t.ep == nil {
+		return t.TCPConn.Close()
+	}
+	return nil
+}
+
+// Deadlines do not apply once detached: the event loop times the tunnel
+// (crypto/tls sets a write deadline around close_notify).
+func (t *transport) SetDeadline(d time.Time) error {
+	if t.ep == nil {
+		return t.TCPConn.SetDeadline(d)
+	}
+	return nil
+}
+
+func (t *transport) SetReadDeadline(d time.Time) error {
+	if t.ep == nil {
+		return t.TCPConn.SetReadDeadline(d)
+	}
+	return nil
+}
+
+func (t *transport) SetWriteDeadline(d time.Time) error {
+	if t.ep == nil {
+		return t.TCPConn.SetWriteDeadline(d)
+	}
+	return nil
+}
