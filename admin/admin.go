@@ -1,6 +1,7 @@
 // Package admin serves tether's admin HTTP endpoints: health, configuration reload, metrics,
-// the status page and the backend drain API. It listens on loopback unless the configuration
-// says otherwise; nothing in it is on the data path.
+// the status page, the backend drain API and, when enabled, Go's profiling handlers. It
+// listens on loopback unless the configuration says otherwise; nothing in it is on the data
+// path.
 package admin
 
 import (
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -29,6 +31,12 @@ type Target interface {
 	Undrain(upstream, target string) (int, error)
 }
 
+// Options are the optional admin endpoints; the zero value serves none of them.
+type Options struct {
+	// Pprof mounts Go's net/http/pprof handlers under /debug/pprof/ ([admin] pprof = true).
+	Pprof bool
+}
+
 // Handler returns the admin endpoints:
 //
 //	GET  /healthz      200 "ok" while the process serves
@@ -38,8 +46,14 @@ type Target interface {
 //	GET  /status.json  the data behind it
 //	POST /drain?upstream=U&server=S[&deadline=30s]   no new clients for S; tunnels end by the deadline
 //	POST /undrain?upstream=U&server=S
-func Handler(t Target, log *slog.Logger) http.Handler {
+//
+// and, with opts.Pprof, net/http/pprof's index, profiles and trace under /debug/pprof/
+// (e.g. GET /debug/pprof/profile?seconds=10 for a CPU profile).
+func Handler(t Target, log *slog.Logger, opts Options) http.Handler {
 	mux := http.NewServeMux()
+	if opts.Pprof {
+		mountPprof(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -86,6 +100,18 @@ func Handler(t Target, log *slog.Logger) http.Handler {
 		drainReply(w, log, "undrain", q.Get("upstream"), q.Get("server"), n, err)
 	})
 	return mux
+}
+
+// mountPprof serves net/http/pprof on mux (not on http.DefaultServeMux, where importing the
+// package registers it too and where nothing of tether listens). pprof.Index also serves the
+// named runtime profiles: /debug/pprof/heap, goroutine, allocs, block, mutex, threadcreate.
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 func drainReply(w http.ResponseWriter, log *slog.Logger, what, up, server string, n int, err error) {

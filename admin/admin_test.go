@@ -63,7 +63,7 @@ func TestHandler(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &reloader{err: tc.reloadErr}
-			srv := httptest.NewServer(Handler(r, slog.New(slog.NewTextHandler(io.Discard, nil))))
+			srv := httptest.NewServer(Handler(r, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{}))
 			defer srv.Close()
 			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 			resp, err := http.DefaultClient.Do(req)
@@ -75,6 +75,44 @@ func TestHandler(t *testing.T) {
 			if resp.StatusCode != tc.wantCode || !strings.Contains(string(body), tc.wantBody) || r.calls != tc.wantCalls {
 				t.Fatalf("%s %s: %d %q (reloads %d), want %d containing %q (reloads %d)",
 					tc.method, tc.path, resp.StatusCode, body, r.calls, tc.wantCode, tc.wantBody, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// TestPprof: the profiling handlers are served only when Options.Pprof says so.
+func TestPprof(t *testing.T) {
+	gzipMagic := "\x1f\x8b" // a CPU profile is a gzipped protobuf
+	tests := []struct {
+		name     string
+		opts     Options
+		path     string
+		wantCode int
+		wantBody string
+	}{
+		{"off by default: index", Options{}, "/debug/pprof/", 404, ""},
+		{"off by default: cpu profile", Options{}, "/debug/pprof/profile?seconds=1", 404, ""},
+		{"off by default: heap", Options{}, "/debug/pprof/heap", 404, ""},
+		{"off by default: cmdline", Options{}, "/debug/pprof/cmdline", 404, ""},
+		{"on: index", Options{Pprof: true}, "/debug/pprof/", 200, "Types of profiles available"},
+		{"on: named profile", Options{Pprof: true}, "/debug/pprof/goroutine?debug=1", 200, "goroutine profile:"},
+		{"on: cmdline", Options{Pprof: true}, "/debug/pprof/cmdline", 200, ""},
+		{"on: symbol", Options{Pprof: true}, "/debug/pprof/symbol", 200, "num_symbols"},
+		{"on: cpu profile", Options{Pprof: true}, "/debug/pprof/profile?seconds=1", 200, gzipMagic},
+		{"on: the other endpoints stay", Options{Pprof: true}, "/healthz", 200, "ok"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(Handler(&reloader{}, slog.New(slog.NewTextHandler(io.Discard, nil)), tc.opts))
+			defer srv.Close()
+			resp, err := http.Get(srv.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantCode || !strings.Contains(string(body), tc.wantBody) {
+				t.Fatalf("GET %s with %+v: %d %.200q, want %d containing %q", tc.path, tc.opts, resp.StatusCode, body, tc.wantCode, tc.wantBody)
 			}
 		})
 	}

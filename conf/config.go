@@ -153,6 +153,10 @@ type Admin struct {
 	Listen string
 	// Addr is Listen parsed.
 	Addr netip.AddrPort
+	// Pprof mounts Go's net/http/pprof handlers under /debug/pprof/ on the
+	// admin listener (default false: CPU profiles and heap dumps are for
+	// whoever can reach that address).
+	Pprof bool
 }
 
 // Timeouts bounds each phase of a connection. In a parsed [Config] every

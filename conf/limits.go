@@ -15,7 +15,7 @@ const (
 )
 
 var (
-	adminKeys     = []string{"listen"}
+	adminKeys     = []string{"listen", "pprof"}
 	proxyInKeys   = []string{"trusted", "timeout"}
 	forwardedKeys = []string{"trusted"}
 	certKeys      = []string{"cert", "key"}
@@ -64,6 +64,13 @@ func (p *parser) admin(at keyPath, m map[string]any) *Admin {
 		p.errorf(at.key("listen"), "invalid address %q: %v", a.Listen, err)
 	}
 	a.Addr = addr
+	if v, ok := m["pprof"]; ok {
+		if b, ok := v.(bool); ok {
+			a.Pprof = b
+		} else {
+			p.errorf(at.key("pprof"), "expected a boolean, got %s", describe(v))
+		}
+	}
 	return a
 }
 

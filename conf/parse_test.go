@@ -702,8 +702,8 @@ servers = ["127.0.0.1:3001"]
 				if c.DrainSpread != 2*time.Second || c.MaxConns != 50000 || c.MaxHandshakes != 64 {
 					t.Errorf("limits %v %d %d", c.DrainSpread, c.MaxConns, c.MaxHandshakes)
 				}
-				if c.Admin == nil || c.Admin.Addr != netip.MustParseAddrPort("127.0.0.1:9090") {
-					t.Errorf("admin %+v, want the loopback default", c.Admin)
+				if c.Admin == nil || c.Admin.Addr != netip.MustParseAddrPort("127.0.0.1:9090") || c.Admin.Pprof {
+					t.Errorf("admin %+v, want the loopback default without pprof", c.Admin)
 				}
 				l := c.Listeners[0]
 				if l.MaxConns != 1000 || l.MaxConnsPerClient != 20 {
@@ -746,6 +746,39 @@ servers = ["127.0.0.1:3001"]
 				`11: listeners[0].proxy_protocol_in.trusted[1]: invalid network "nope"`,
 				`13: listeners[0].tls.client_auth: unknown value "always"`,
 				`14: listeners[0].tls.certs[0]: missing required key "key"`,
+			},
+		},
+		{
+			name: "admin with pprof",
+			in: `[admin]
+listen = "127.0.0.1:9191"
+pprof = true
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				deepEqual(t, c.Admin, &Admin{Listen: "127.0.0.1:9191", Addr: netip.MustParseAddrPort("127.0.0.1:9191"), Pprof: true})
+			},
+		},
+		{
+			name: "admin pprof: every problem",
+			in: `[admin]
+pprof = "yes"
+prof = true
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`2: admin.pprof: expected a boolean, got string "yes"`,
+				`3: admin.prof: unknown key (did you mean "pprof"?)`,
 			},
 		},
 		// ---- sticky keys and forwarded headers ----

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -22,6 +24,36 @@ func requirePeer(t *testing.T, path, pkg string) {
 		t.Fatalf("%s is required (TETHER_REQUIRE_PEERS=1): apt-get install %s", pkg, pkg)
 	}
 	t.Skipf("%s not installed; apt-get install %s", pkg, pkg)
+}
+
+// TestTetherConfigAdmin: no [admin] table unless -profile gives tether an admin port, and
+// then pprof on that loopback port.
+func TestTetherConfigAdmin(t *testing.T) {
+	dir := t.TempDir()
+	cert, err := writeCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		ports listenPorts
+		want  *conf.Admin
+	}{
+		{"without -profile", listenPorts{Plain: 4000, TLS: 4001}, nil},
+		{"with -profile", listenPorts{Plain: 4000, TLS: 4001, Admin: 4002},
+			&conf.Admin{Listen: "127.0.0.1:4002", Addr: netip.MustParseAddrPort("127.0.0.1:4002"), Pprof: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := tetherConfig(tc.ports, testBackends, cert)
+			cfg, err := conf.Parse(filepath.Join(dir, "tether.toml"), []byte(text))
+			if err != nil {
+				t.Fatalf("conf.Parse: %v\n%s", err, text)
+			}
+			if !reflect.DeepEqual(cfg.Admin, tc.want) {
+				t.Errorf("admin = %+v, want %+v\n%s", cfg.Admin, tc.want, text)
+			}
+		})
+	}
 }
 
 // TestTetherConfig: tether's own parser accepts the generated file and reads it as meant.

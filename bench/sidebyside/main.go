@@ -7,6 +7,7 @@
 //	go run ./bench/sidebyside                  the full matrix, ~10 minutes
 //	go run ./bench/sidebyside -quick           a ~2 minute smoke run
 //	go run ./bench/sidebyside -out RESULTS.md -only bulk,connrate -runs 5
+//	go run ./bench/sidebyside -only connrate -profile prof   tether's CPU profile of each test in prof/ and the report
 //
 // See bench/README.md for what each row measures. The harness installs nginx,
 // libnginx-mod-stream and haproxy with apt-get when they are missing, builds tether from the
@@ -26,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -50,6 +52,7 @@ type options struct {
 	maxOther    float64
 	retries     int
 	retryBudget time.Duration
+	profile     string
 }
 
 func main() {
@@ -94,6 +97,7 @@ func main() {
 	flag.Float64Var(&o.maxOther, "max-other", 0.3, "repeat a run when other processes used more than this many cores during its window")
 	flag.IntVar(&o.retries, "retries", 2, "how often a noisy run is repeated at most")
 	flag.DurationVar(&o.retryBudget, "retry-budget", 3*time.Minute, "total time spent repeating noisy runs, at most")
+	flag.StringVar(&o.profile, "profile", "", "save a CPU profile of tether's first run of each test as `DIR`/<test>.pprof and add its top functions to the report")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "sidebyside: unexpected arguments %q\n", flag.Args())
@@ -142,6 +146,14 @@ func run(o options, log io.Writer) error {
 	defs, err := selectProxies(proxyDefs, o.proxies)
 	if err != nil {
 		return err
+	}
+	if o.profile != "" {
+		if !slices.ContainsFunc(defs, func(d *proxyDef) bool { return d.Pprof }) {
+			return fmt.Errorf("-profile: no selected proxy serves a CPU profile (add %s to -proxies)", nameTether)
+		}
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return fmt.Errorf("-profile: %w", err)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -211,7 +223,8 @@ func run(o options, log io.Writer) error {
 	rep.Setup = setupLines(o, tm, defs, s)
 
 	h := &harness{ctx: ctx, log: log, s: s, self: self, started: started, o: o, tm: tm,
-		backends: backends, live: map[string]*instance{nameDirect: directInstance(addrs)}}
+		backends: backends, live: map[string]*instance{nameDirect: directInstance(addrs)},
+		profiles: map[string]*profileResult{}}
 	defer h.stopAll()
 	for _, t := range selected {
 		if !t.Idle {
@@ -231,6 +244,10 @@ func run(o options, log io.Writer) error {
 		}
 	}
 	h.stopAll()
+	if o.profile != "" {
+		// After every run, so that pprof's CPU does not land in any window.
+		rep.Profiles = h.profileResults(selected, defs, bin)
+	}
 	rep.Took = time.Since(started)
 	text := rep.render()
 	if o.out == "" {
@@ -291,6 +308,9 @@ func setupLines(o options, tm timing, defs []*proxyDef, s *setup) []string {
 	for _, d := range defs {
 		l = append(l, fmt.Sprintf("`%s`: %s.", d.Name, d.About))
 	}
+	if o.profile != "" {
+		l = append(l, "-profile: the long-lived tether also serves `[admin]` with `pprof = true` on a loopback port; its first run of each load test is CPU-profiled (see Profiles).")
+	}
 	return l
 }
 
@@ -306,7 +326,8 @@ type harness struct {
 	backends *child
 	live     map[string]*instance // by name, for the non-idle tests; "direct" included
 	seq      int
-	retried  time.Duration // spent repeating noisy runs
+	retried  time.Duration             // spent repeating noisy runs
+	profiles map[string]*profileResult // -profile: by test ID, once tether's window opened
 }
 
 // startLive starts one long-lived instance of every proxy that is not running yet.
@@ -316,7 +337,7 @@ func (h *harness) startLive(defs []*proxyDef) error {
 			continue
 		}
 		h.seq++
-		in, err := startInstance(h.ctx, h.s, d, h.seq)
+		in, err := startInstance(h.ctx, h.s, d, h.seq, h.o.profile != "")
 		if err != nil {
 			return err
 		}
@@ -408,7 +429,7 @@ func (h *harness) runOne(t *testDef, def *proxyDef, name string, env runEnv) (me
 	env.Probe.backend = h.backends.pid()
 	if t.Idle {
 		h.seq++
-		in, err := startInstance(h.ctx, h.s, def, h.seq)
+		in, err := startInstance(h.ctx, h.s, def, h.seq, false)
 		if err != nil {
 			return nil, err
 		}
@@ -426,9 +447,24 @@ func (h *harness) runOne(t *testDef, def *proxyDef, name string, env runEnv) (me
 		in = h.live[name]
 	}
 	env.Probe.proxy = in.pid()
+	var prof chan *profileResult
+	var profiling atomic.Bool
+	if h.o.profile != "" && in.Admin != "" && h.profiles[t.ID] == nil {
+		// The first run of this test that reaches its window is profiled over that window.
+		prof = make(chan *profileResult, 1)
+		env.Probe.atWindow = func() {
+			if !profiling.Swap(true) {
+				go func() { prof <- takeProfile(h.ctx, in.Admin, h.o.profile, t.ID, h.tm.Window) }()
+			}
+		}
+	}
 	m, err := t.run(h.ctx, in, env)
 	if err == nil && in.proc != nil && in.proc.exited() {
 		err = errors.New("the proxy exited during the run")
+	}
+	if profiling.Load() {
+		// The profile lasts whole seconds: it may end after a shorter window.
+		h.profiles[t.ID] = <-prof
 	}
 	return m, err
 }

@@ -71,7 +71,7 @@ func runBulk(ctx context.Context, t target, mode byte, tm timing, pr probe) (met
 	if err := wait(start.Add(tm.Warm)); err != nil {
 		return nil, err
 	}
-	s0, b0 := pr.take(), moved.Load()
+	s0, b0 := pr.open(), moved.Load()
 	if err := wait(s0.at.Add(tm.Window)); err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func runPingPong(ctx context.Context, t target, size, conns int, tm timing, pr p
 	}
 	var s0, s1 snapshot
 	if err := sleepUntil(ctx, t0); err == nil {
-		s0 = pr.take()
+		s0 = pr.open()
 		if err := sleepUntil(ctx, t1); err == nil {
 			s1 = pr.take()
 		}
@@ -193,7 +193,7 @@ func runConnRate(ctx context.Context, t target, workers int, tm timing, pr probe
 	}
 	var s0, s1 snapshot
 	if err := sleepUntil(ctx, t0); err == nil {
-		s0 = pr.take()
+		s0 = pr.open()
 		if err := sleepUntil(ctx, t1); err == nil {
 			s1 = pr.take()
 		}

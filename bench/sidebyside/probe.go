@@ -37,6 +37,9 @@ const (
 type probe struct {
 	proxy, backend int   // pids; 0 when absent
 	spinners       []int // pids of the busy spinners
+	// atWindow, when set, is called as the measurement window opens (see open); it must not
+	// block. -profile starts tether's CPU profile with it.
+	atWindow func()
 }
 
 // snapshot is the CPU counters at one instant.
@@ -61,6 +64,15 @@ func (p probe) take() snapshot {
 		s.spinner += cpu
 	}
 	s.machine, _ = readMachineCPU()
+	return s
+}
+
+// open takes the snapshot that opens the measurement window, then calls atWindow.
+func (p probe) open() snapshot {
+	s := p.take()
+	if p.atWindow != nil {
+		p.atWindow()
+	}
 	return s
 }
 

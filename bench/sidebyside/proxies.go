@@ -42,6 +42,8 @@ type proxyDef struct {
 	Name  string
 	TLS   bool // also serves the TLS rows
 	About string
+	// Pprof says the proxy serves Go's CPU profile on listenPorts.Admin when asked to (-profile).
+	Pprof bool
 	// start writes the configuration into dir and starts the proxy on p.
 	start func(s *setup, dir string, p listenPorts) (*child, error)
 }
@@ -49,7 +51,7 @@ type proxyDef struct {
 // proxyDefs are all proxies the harness knows, in report order. To add one, append a proxyDef
 // (see bench/README.md).
 var proxyDefs = []*proxyDef{
-	{Name: nameTether, TLS: true, About: "tether run, preamble \"none\", one Go P (GOMAXPROCS=1)", start: startTether},
+	{Name: nameTether, TLS: true, About: "tether run, preamble \"none\", one Go P (GOMAXPROCS=1)", Pprof: true, start: startTether},
 	{Name: nameNginx, TLS: true, About: "nginx stream, one worker, no master", start: startNginx},
 	{Name: nameHAProxy, TLS: true, About: "HAProxy mode tcp, nbthread 1, no splicing", start: haproxyStarter(spliceOff)},
 	{Name: nameHAProxyAuto, About: "HAProxy as above with option splice-auto", start: haproxyStarter(spliceAuto)},
@@ -93,6 +95,7 @@ type instance struct {
 	Name       string
 	proc       *child // nil for direct
 	Plain, TLS target
+	Admin      string // host:port of tether's admin listener with pprof; "" when there is none
 }
 
 // pid returns the proxy's pid, 0 for direct.
@@ -128,20 +131,29 @@ func directInstance(b backendAddrs) *instance {
 const readyTimeout = 15 * time.Second
 
 // startInstance starts def on two free ports in a new directory under s.Dir and waits until
-// an echo goes through each of its listeners. A port taken between choosing and binding is
-// retried with others.
-func startInstance(ctx context.Context, s *setup, def *proxyDef, seq int) (*instance, error) {
+// an echo goes through each of its listeners. With pprof (and a def that can), a third free
+// port gets its admin listener with the CPU profile. A port taken between choosing and
+// binding is retried with others.
+func startInstance(ctx context.Context, s *setup, def *proxyDef, seq int, pprof bool) (*instance, error) {
+	pprof = pprof && def.Pprof
+	n := 2
+	if pprof {
+		n = 3
+	}
 	var lastErr error
 	for attempt := range 3 {
 		dir := filepath.Join(s.Dir, fmt.Sprintf("%s-%d-%d", def.Name, seq, attempt))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		ports, err := freePorts(2)
+		ports, err := freePorts(n)
 		if err != nil {
 			return nil, err
 		}
 		p := listenPorts{Plain: ports[0], TLS: ports[1]}
+		if pprof {
+			p.Admin = ports[2]
+		}
 		proc, err := def.start(s, dir, p)
 		if err != nil {
 			return nil, err
@@ -151,6 +163,9 @@ func startInstance(ctx context.Context, s *setup, def *proxyDef, seq int) (*inst
 			proc:  proc,
 			Plain: target{Addr: fmt.Sprintf("127.0.0.1:%d", p.Plain)},
 			TLS:   target{Addr: fmt.Sprintf("127.0.0.1:%d", p.TLS), TLS: true},
+		}
+		if pprof {
+			in.Admin = fmt.Sprintf("127.0.0.1:%d", p.Admin)
 		}
 		if lastErr = waitReady(ctx, in, def.TLS); lastErr == nil {
 			return in, nil

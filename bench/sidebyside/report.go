@@ -216,6 +216,7 @@ type report struct {
 	Setup    []string // how the participants ran
 	Notes    []string // warnings: missing peers, lowered connection counts, ...
 	Outcomes []*outcome
+	Profiles []*profileResult // -profile only: tether's CPU profile of each test
 }
 
 // render returns the markdown report.
@@ -245,5 +246,8 @@ func (r *report) render() string {
 	renderTargets(&b, r.Outcomes)
 	b.WriteString("\n")
 	renderRaw(&b, r.Outcomes)
+	if len(r.Profiles) > 0 {
+		renderProfiles(&b, r.Profiles)
+	}
 	return b.String()
 }
