@@ -21,6 +21,8 @@ type listener struct {
 	rt      atomic.Pointer[route]
 	active  atomic.Int64 // connections of this listener being served (its max_conns)
 	clients clientCounts // open connections per client address (max_conns_per_client)
+
+	setKeepAlive bool // accepted conns need keepAlive set (they do not inherit it from ln)
 }
 
 // route is everything a connection of one listener needs, fixed for that connection's life:

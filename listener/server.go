@@ -51,7 +51,8 @@ type Server struct {
 	abort context.CancelFunc
 
 	accepting sync.WaitGroup                // accept loops
-	handlers  sync.WaitGroup                // connection goroutines
+	handlers  sync.WaitGroup                // served connections (pipeline or tunnel)
+	work      chan accepted                 // accepted connections for idle workers
 	active    atomic.Int64                  // connections being served
 	handshake atomic.Pointer[chan struct{}] // TLS handshake slots (max_handshakes)
 	maxConns  atomic.Int64                  // process-wide cap on served connections; 0 = none
@@ -76,6 +77,7 @@ func New(ctx context.Context, cfg *conf.Config, opt Options) (*Server, error) {
 		terms:     make(map[string]*tlsterm.Terminator),
 		inherited: opt.Inherited,
 		conns:     make(map[*connState]struct{}),
+		work:      make(chan accepted),
 		metrics:   metrics.NewSet(),
 	}
 	if s.log == nil {
@@ -125,7 +127,7 @@ func (s *Server) prepare(ctx context.Context, cfg *conf.Config) (*plan, error) {
 		rt := &route{
 			cfg:    lc,
 			pool:   p.pools[lc.Upstream],
-			dialer: &net.Dialer{Timeout: lc.Timeouts.Connect, KeepAliveConfig: keepAlive},
+			dialer: &net.Dialer{Timeout: lc.Timeouts.Connect, KeepAlive: -1}, // see keepAlive
 			mode:   preambleMode(lc.Preamble),
 		}
 		rt.metrics = s.newRouteMetrics(lc.Name)
@@ -244,8 +246,10 @@ func (s *Server) bindMissing(ctx context.Context) error {
 			continue
 		}
 		ln, err := s.takeInherited(l.key)
+		l.setKeepAlive = ln != nil
 		if err == nil && ln == nil {
 			ln, err = listen(ctx, l.rt.Load().cfg)
+			l.setKeepAlive = !keepAliveInherited
 		}
 		if err != nil {
 			for _, b := range bound {
@@ -280,7 +284,7 @@ func (s *Server) takeInherited(key string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inherited socket %s: %w", key, err)
 	}
-	return ln, nil
+	return ln, nil // its accepted conns get keepAlive from acceptLoop (setKeepAlive)
 }
 
 // Reload validates and applies cfg: every upstream resolves and every certificate loads
@@ -514,7 +518,11 @@ func (l *listener) acceptLoop(ln net.Listener) {
 		delay = 0
 		l.srv.handlers.Add(1)
 		l.srv.active.Add(1)
-		go l.serveConn(c.(*net.TCPConn))
+		tc := c.(*net.TCPConn)
+		if l.setKeepAlive {
+			tc.SetKeepAliveConfig(keepAlive)
+		}
+		l.srv.dispatch(l, tc)
 	}
 }
 

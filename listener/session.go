@@ -42,7 +42,9 @@ func (ss *session) Warn(msg string, args ...any) { ss.logger().Warn(msg, args...
 
 var _ upstream.Logger = (*session)(nil)
 
-// finish writes the tunnel's access-log line and metrics, then releases the session.
+// finish records the tunnel's metrics and releases the session; the access-log line, when
+// enabled, is written on a goroutine of its own. It runs on the engine's event loop, so it
+// must not block.
 func (ss *session) finish(res splice.Result) {
 	s, rt := ss.l.srv, ss.rt
 	up := res.Up + ss.replayed
@@ -64,7 +66,9 @@ func (ss *session) finish(res splice.Result) {
 		if res.Err != nil && res.Reason != splice.Aborted {
 			attrs = append(attrs, slog.String("err", res.Err.Error()))
 		}
-		ss.logger().LogAttrs(context.Background(), slog.LevelInfo, "tunnel closed", attrs...)
+		ss.cleanup() // before the log line: a client's next connection must find its slot free
+		go ss.logger().LogAttrs(context.Background(), slog.LevelInfo, "tunnel closed", attrs...)
+		return
 	}
 	ss.cleanup()
 }

@@ -143,8 +143,10 @@ func (e *Engine) Close() error {
 
 // Start forwards bytes between client and backend in the background, like
 // Forward, and calls done once with the Result when the tunnel has ended and
-// both conns are closed. done runs on a goroutine of its own (or, when ctx
-// is already cancelled, on the caller's) and may block.
+// both conns are closed. done may run on the event loop (other tunnels wait
+// while it runs), on a goroutine of the engine, or, when ctx is already
+// cancelled, on the caller's: it must be quick and must not block; hand
+// anything slow (such as writing a log line) to a goroutine.
 //
 // On the event loop (see ModeEventLoop) a tunnel holds no goroutine, no
 // buffer and no pipe while it is idle: Start returns as soon as the loop has

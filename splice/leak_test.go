@@ -21,6 +21,7 @@ func TestNoLeaks(t *testing.T) {
 	// Warm up lazily started runtime pieces (netpoller, TLS config) first.
 	runLeakTunnel(t, e, 0)
 	e.Close()
+	e.loops.wait() // its loop's epoll fd and eventfd are gone
 	e = NewEngine(EngineConfig{MaxPipes: 8})
 	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
 
@@ -51,6 +52,9 @@ func TestNoLeaks(t *testing.T) {
 	}
 	eCopy.Close()
 	eGo.Close()
+	for _, eng := range []*Engine{e, eCopy, eGo} {
+		eng.loops.wait()
+	}
 	if st := e.Stats(); st.Idle != 0 || st.Created != st.Closed {
 		t.Errorf("Stats() after Close = %+v, want every pipe closed", st)
 	}

@@ -28,9 +28,13 @@ type eventLoops struct {
 	loops  []*loop
 	next   atomic.Uint32 // round-robin cursor
 	closed atomic.Bool
-	count  atomic.Int64 // tunnels on the loops
-	failed atomic.Bool  // creating the loops failed: goroutines from now on
+	count  atomic.Int64   // tunnels on the loops
+	failed atomic.Bool    // creating the loops failed: goroutines from now on
+	wg     sync.WaitGroup // running loops
 }
+
+// wait waits for every loop to have ended (after close, once their tunnels have).
+func (ls *eventLoops) wait() { ls.wg.Wait() }
 
 func (ls *eventLoops) init(mode Mode, n int) { ls.mode, ls.n = mode, n }
 
@@ -99,6 +103,7 @@ func (ls *eventLoops) create(e *Engine) error {
 			return err
 		}
 		ls.loops = append(ls.loops, lp)
+		ls.wg.Add(1)
 		go lp.run()
 	}
 	return nil
@@ -433,4 +438,5 @@ func (lp *loop) schedule(t *loopTunnel) {
 func (lp *loop) shutdown() {
 	lp.epf.Close()
 	unix.Close(lp.wakefd)
+	lp.ls.wg.Done()
 }

@@ -14,6 +14,7 @@ func (eventLoops) init(Mode, int) {}
 func (eventLoops) enabled() bool  { return false }
 func (eventLoops) tunnels() int   { return 0 }
 func (eventLoops) close()         {}
+func (eventLoops) wait()          {}
 func (eventLoops) start(*Engine, context.Context, net.Conn, net.Conn, Options, func(Result)) bool {
 	return false
 }

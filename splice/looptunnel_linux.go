@@ -144,16 +144,19 @@ func (t *loopTunnel) pumpLeg(l *loopLeg) (more bool) {
 			if !l.notified {
 				l.notified = true
 				t.sawEOF(l)
-				l.dst.shutWr = true
 				if l.dst.tls != nil {
 					if err := l.dst.tls.CloseWrite(); err != nil {
 						t.fail(&legError{side: l.dst.side, op: "close write", err: err})
 						return false
 					}
 				}
+				// When the other direction has ended too, the tunnel closes both
+				// sockets right away, and close(2) sends the FIN: a shutdown(2)
+				// first would be one system call too many.
+				l.dst.shutWr = !t.otherLeg(l).done
 				continue // flush the alert and shut down
 			}
-			if l.dst.shut {
+			if l.dst.shut || !l.dst.shutWr {
 				l.done = true
 				t.legDone()
 			}
@@ -168,6 +171,13 @@ func (t *loopTunnel) pumpLeg(l *loopLeg) (more bool) {
 		}
 		budget -= n
 	}
+}
+
+func (t *loopTunnel) otherLeg(l *loopLeg) *loopLeg {
+	if l == &t.up {
+		return &t.down
+	}
+	return &t.up
 }
 
 // burst reads once from src and hands the bytes to dst. blocked means src
@@ -388,7 +398,7 @@ func (t *loopTunnel) fail(err error) {
 }
 
 // stop ends the tunnel: both sockets closed, pipes and buffers returned,
-// the loop forgets it, and done gets the Result on a goroutine of its own.
+// the loop forgets it, and done gets the Result (on the loop: it must not block).
 func (t *loopTunnel) stop(r Reason, err error) {
 	t.stopped = true
 	t.reason, t.err = r, err
@@ -411,5 +421,5 @@ func (t *loopTunnel) stop(r Reason, err error) {
 	} else {
 		res.Reason, res.Err = t.reason, t.err
 	}
-	go t.done(res)
+	t.done(res)
 }

@@ -54,6 +54,7 @@ func (l *Lease) Release() {
 func (l *Lease) CancelOnDrain(cancel context.CancelCauseFunc) {
 	l.Peer.mu.Lock()
 	l.cancel = cancel
+	l.conn = nil // not needed to end the tunnel any more; the engine may have given it up
 	l.Peer.mu.Unlock()
 }
 
