@@ -24,6 +24,11 @@ type Config struct {
 	// MaxHandshakes caps concurrent TLS handshakes (default 1024); a
 	// connection over the cap is closed at once and counted.
 	MaxHandshakes int
+
+	// Engine is how tunnels are run: EngineEventLoop (also when empty, the
+	// default; goroutines off Linux) or EngineGoroutines. It applies at start
+	// and binary upgrade, not on reload.
+	Engine string
 	// Admin is the admin/metrics listener; nil (no [admin] table) means none.
 	Admin *Admin
 	// Listeners in file order; never empty in a valid Config.
@@ -274,3 +279,9 @@ type Server struct {
 	// the DNS TTL; Host is then always a name, never an IP literal.
 	Resolve bool
 }
+
+// Values of Config.Engine.
+const (
+	EngineEventLoop  = "event-loop"
+	EngineGoroutines = "goroutines"
+)

@@ -21,7 +21,7 @@ var (
 	certKeys      = []string{"cert", "key"}
 )
 
-// limits decodes the top-level drain_spread, max_conns and max_handshakes.
+// limits decodes the top-level drain_spread, max_conns, max_handshakes and engine.
 func (p *parser) limits(root keyPath, raw map[string]any, cfg *Config) {
 	if v, ok := raw["drain_spread"]; ok {
 		if d, ok := p.duration(root.key("drain_spread"), v, true, ""); ok {
@@ -33,6 +33,11 @@ func (p *parser) limits(root keyPath, raw map[string]any, cfg *Config) {
 	}
 	if v, ok := raw["max_handshakes"]; ok {
 		cfg.MaxHandshakes, _ = p.count(root.key("max_handshakes"), v, 1)
+	}
+	if v, ok := raw["engine"]; ok {
+		if e, ok := p.enum(root.key("engine"), v, EngineEventLoop, EngineGoroutines); ok {
+			cfg.Engine = e
+		}
 	}
 }
 

@@ -354,7 +354,7 @@ server = "127.0.0.1:3001"
 servers = ["127.0.0.1:3001"]
 `,
 			errs: []string{
-				`1: drain: unknown key at the top level (valid: drain_timeout, drain_spread, max_conns, max_handshakes, admin, timeouts, listeners, upstreams)`,
+				`1: drain: unknown key at the top level (valid: drain_timeout, drain_spread, max_conns, max_handshakes, engine, admin, timeouts, listeners, upstreams)`,
 				`3: timeouts.idel: unknown key (did you mean "idle"?)`,
 				`8: listeners[0].ipv6_only: unknown key (did you mean "ipv6only"?)`,
 				`9: listeners[0].tls.crt: unknown key (did you mean "cert"?)`,
@@ -679,6 +679,7 @@ servers = ["127.0.0.1:3001"]
 			in: `drain_spread = "2s"
 max_conns = 50000
 max_handshakes = 64
+engine = "goroutines"
 [admin]
 [[listeners]]
 name = "a"
@@ -699,8 +700,8 @@ proxy_protocol_in = { trusted = ["10.0.0.0/8", "127.0.0.1", "fd00::/8"], timeout
 servers = ["127.0.0.1:3001"]
 `,
 			want: func(t *testing.T, c *Config) {
-				if c.DrainSpread != 2*time.Second || c.MaxConns != 50000 || c.MaxHandshakes != 64 {
-					t.Errorf("limits %v %d %d", c.DrainSpread, c.MaxConns, c.MaxHandshakes)
+				if c.DrainSpread != 2*time.Second || c.MaxConns != 50000 || c.MaxHandshakes != 64 || c.Engine != EngineGoroutines {
+					t.Errorf("limits %v %d %d %q", c.DrainSpread, c.MaxConns, c.MaxHandshakes, c.Engine)
 				}
 				if c.Admin == nil || c.Admin.Addr != netip.MustParseAddrPort("127.0.0.1:9090") || c.Admin.Pprof {
 					t.Errorf("admin %+v, want the loopback default without pprof", c.Admin)
@@ -720,6 +721,7 @@ servers = ["127.0.0.1:3001"]
 			in: `drain_spread = "soon"
 max_conns = -1
 max_handshakes = 0
+engine = "goroutine"
 [admin]
 listen = "localhost:9090"
 [[listeners]]
@@ -739,13 +741,14 @@ servers = ["127.0.0.1:3001"]
 				`1: drain_spread: invalid duration "soon"`,
 				`2: max_conns: -1 out of range`,
 				`3: max_handshakes: 0 out of range`,
-				`5: admin.listen: invalid address "localhost:9090"`,
-				`10: listeners[0].max_conns_per_client: expected an integer`,
-				`11: listeners[0].proxy_protocol_in.timeot: unknown key (did you mean "timeout"?)`,
-				`11: listeners[0].proxy_protocol_in.trusted[0]: invalid network "10.0.0.1/8": host bits are set; did you mean 10.0.0.0/8?`,
-				`11: listeners[0].proxy_protocol_in.trusted[1]: invalid network "nope"`,
-				`13: listeners[0].tls.client_auth: unknown value "always"`,
-				`14: listeners[0].tls.certs[0]: missing required key "key"`,
+				`4: engine: unknown value "goroutine" (did you mean "goroutines"?)`,
+				`6: admin.listen: invalid address "localhost:9090"`,
+				`11: listeners[0].max_conns_per_client: expected an integer`,
+				`12: listeners[0].proxy_protocol_in.timeot: unknown key (did you mean "timeout"?)`,
+				`12: listeners[0].proxy_protocol_in.trusted[0]: invalid network "10.0.0.1/8": host bits are set; did you mean 10.0.0.0/8?`,
+				`12: listeners[0].proxy_protocol_in.trusted[1]: invalid network "nope"`,
+				`14: listeners[0].tls.client_auth: unknown value "always"`,
+				`15: listeners[0].tls.certs[0]: missing required key "key"`,
 			},
 		},
 		{

@@ -87,7 +87,11 @@ func New(ctx context.Context, cfg *conf.Config, opt Options) (*Server, error) {
 		s.resolver = net.DefaultResolver
 	}
 	if s.engine == nil {
-		s.engine = splice.NewEngine(splice.EngineConfig{})
+		mode := splice.ModeEventLoop
+		if cfg.Engine == conf.EngineGoroutines {
+			mode = splice.ModeGoroutines
+		}
+		s.engine = splice.NewEngine(splice.EngineConfig{Mode: mode})
 		s.ownsEng = true
 	}
 	s.hard, s.abort = context.WithCancel(context.Background())

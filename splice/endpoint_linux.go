@@ -30,6 +30,8 @@ type endpoint struct {
 	sent    int64 // bytes the socket took
 	werr    error // a write error, sticky (crypto/tls cannot retry a write anyway)
 
+	cork bool // send only queues: the records of one (*tls.Conn).Write go out in one write(2)
+
 	shutWr bool // shut the write half down once nothing is pending
 	shut   bool // the write half is shut down
 }
@@ -141,7 +143,7 @@ func (ep *endpoint) send(p []byte) (int, error) {
 		return 0, ep.werr
 	}
 	total := len(p)
-	if ep.pending() == 0 && ep.writable {
+	if ep.pending() == 0 && ep.writable && !ep.cork {
 		n, err := writeFD(ep.fd, p)
 		ep.sent += int64(n)
 		p = p[n:]

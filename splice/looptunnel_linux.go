@@ -11,6 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// tlsRecordsOverhead is what a read into a TLS destination leaves free of
+// the loop's buffer size, so that the records of one burst (headers and
+// tags: 22 bytes per record, records as small as ~1.4 KB while crypto/tls
+// sizes them up after idle) fit one pending buffer.
+const tlsRecordsOverhead = 1 << 10
+
 // pumpBudget bounds the bytes one leg moves per turn, so that one busy
 // tunnel cannot starve the others on its loop.
 const pumpBudget = 512 << 10
@@ -215,6 +221,9 @@ func (t *loopTunnel) burst(l *loopLeg) (n int, blocked bool) {
 		l.bulk = false
 	}
 	buf := t.lp.scratch
+	if l.dst.tls != nil {
+		buf = buf[:len(buf)-tlsRecordsOverhead]
+	}
 	n, err := src.read(buf)
 	if n > 0 {
 		t.touch()
@@ -251,9 +260,19 @@ func (t *loopTunnel) readResult(l *loopLeg, err error) bool {
 func (t *loopTunnel) deliver(l *loopLeg, p []byte) error {
 	var err error
 	if l.dst.tls != nil {
+		// crypto/tls writes each record on its own; queue them and write them
+		// together (burst reads leave room for the record overhead, so they
+		// fit the pending buffer).
 		var n int
+		l.dst.cork = true
 		n, err = l.dst.tls.Write(p)
+		l.dst.cork = false
 		l.n += int64(n)
+		if err == nil {
+			if _, ferr := l.dst.flush(); ferr != nil {
+				err = ferr
+			}
+		}
 	} else {
 		_, err = l.dst.send(p)
 	}
