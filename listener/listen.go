@@ -10,13 +10,12 @@ import (
 	"github.com/tether-proxy/tether/conf"
 )
 
-// keepAlive is the TCP keepalive of the client leg of every tunnel: a client that vanished
-// without a FIN or RST (power loss, NAT state dropped) is found after about 60s + 4*15s of
-// silence, so dead tunnels do not pile up for the whole idle timeout. Probes cost nothing on
-// the data path. Backend legs go without, like nginx's proxy_socket_keepalive and HAProxy's
-// srvtcpka defaults: backends sit on the local network, a backend that dies silently loses its
-// clients' heartbeats (they reconnect, closing their tunnels), and the four setsockopt calls per
-// dial measured about 6% of the connection rate.
+// keepAlive is the TCP keepalive of both legs of every tunnel: a peer that vanished without a
+// FIN or RST (power loss, NAT state dropped) is found after about 60s + 4*15s of silence, so
+// dead tunnels do not pile up for the whole idle timeout. Probes cost nothing on the data path.
+// Accepted sockets inherit it from the listening socket on Linux (no setsockopt per
+// connection); dialed ones pay four setsockopt calls, kept on purpose: a backend host that
+// dies silently would otherwise hold its tunnels until the kernel gives up retransmitting.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
 
 // listen opens the socket of one listener. IPv4 addresses get an AF_INET socket and IPv6

@@ -93,6 +93,9 @@ func New(ctx context.Context, cfg *conf.Config, opt Options) (*Server, error) {
 		}
 		s.engine = splice.NewEngine(splice.EngineConfig{Mode: mode})
 		s.ownsEng = true
+		if err := s.engine.Prestart(); err != nil {
+			s.log.Error("tunnels run on goroutines", "err", err)
+		}
 	}
 	s.hard, s.abort = context.WithCancel(context.Background())
 	s.registerServerMetrics()
@@ -131,7 +134,7 @@ func (s *Server) prepare(ctx context.Context, cfg *conf.Config) (*plan, error) {
 		rt := &route{
 			cfg:    lc,
 			pool:   p.pools[lc.Upstream],
-			dialer: &net.Dialer{Timeout: lc.Timeouts.Connect, KeepAlive: -1}, // see keepAlive
+			dialer: &net.Dialer{Timeout: lc.Timeouts.Connect, KeepAliveConfig: keepAlive},
 			mode:   preambleMode(lc.Preamble),
 		}
 		rt.metrics = s.newRouteMetrics(lc.Name)

@@ -141,6 +141,12 @@ func (e *Engine) Close() error {
 	return e.pipes.close()
 }
 
+// Prestart starts the event loops now rather than with the first tunnel, so
+// that a failure to create them (epoll_create1, eventfd) shows at start and
+// their goroutines and fds are there from the beginning. It does nothing in
+// ModeGoroutines or off Linux. After an error, tunnels run on goroutines.
+func (e *Engine) Prestart() error { return e.loops.prestart(e) }
+
 // Start forwards bytes between client and backend in the background, like
 // Forward, and calls done once with the Result when the tunnel has ended and
 // both conns are closed. done may run on the event loop (other tunnels wait

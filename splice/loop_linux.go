@@ -91,6 +91,27 @@ func (ls *eventLoops) start(e *Engine, ctx context.Context, client, backend net.
 	return true
 }
 
+// prestart creates the loops unless they exist or cannot be used.
+func (ls *eventLoops) prestart(e *Engine) error {
+	if !ls.enabled() {
+		return nil
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.loops != nil || ls.failed.Load() {
+		return nil
+	}
+	if err := ls.create(e); err != nil {
+		ls.failed.Store(true)
+		for _, lp := range ls.loops {
+			lp.wake()
+		}
+		ls.loops = nil
+		return fmt.Errorf("splice: event loops: %w", err)
+	}
+	return nil
+}
+
 // create starts the loops; ls.mu is held.
 func (ls *eventLoops) create(e *Engine) error {
 	n := ls.n

@@ -15,6 +15,8 @@ func (eventLoops) enabled() bool  { return false }
 func (eventLoops) tunnels() int   { return 0 }
 func (eventLoops) close()         {}
 func (eventLoops) wait()          {}
+
+func (eventLoops) prestart(*Engine) error { return nil }
 func (eventLoops) start(*Engine, context.Context, net.Conn, net.Conn, Options, func(Result)) bool {
 	return false
 }
