@@ -196,8 +196,19 @@ func (t *loopTunnel) burst(l *loopLeg) (n int, blocked bool) {
 		if !src.readable && !l.srcMore {
 			return 0, true
 		}
-		buf := t.lp.scratch[:maxTLSPlaintext]
-		n, err := src.tls.Read(buf)
+		// Gather the plaintext of several records (as much as the buffer
+		// holds) and hand it to dst in one write.
+		buf := t.lp.scratch
+		n := 0
+		var err error
+		for n < len(buf) {
+			var m int
+			m, err = src.tls.Read(buf[n:])
+			n += m
+			if err != nil || m == 0 {
+				break
+			}
+		}
 		l.srcMore = n > 0
 		if n > 0 {
 			t.touch()
@@ -290,7 +301,9 @@ func (t *loopTunnel) spliceIn(l *loopLeg) (int, bool) {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
-			l.src.readable, l.bulk = false, false
+			// Stay in bulk mode: the next burst of a bulk stream starts with
+			// a splice, not with a copy of its first buffer.
+			l.src.readable = false
 			return 0, true
 		case err != nil:
 			t.fail(&legError{side: l.src.side, op: "read", err: os.NewSyscallError("splice", err)})
@@ -301,6 +314,9 @@ func (t *loopTunnel) spliceIn(l *loopLeg) (int, bool) {
 		}
 		l.inPipe = int(n)
 		l.spliced = true
+		// A small burst ends bulk mode: small messages go back to one read
+		// and one write.
+		l.bulk = n >= int64(len(t.lp.scratch))
 		t.touch()
 		return int(n), false
 	}
