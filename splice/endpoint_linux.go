@@ -86,7 +86,7 @@ func (ep *endpoint) commit() {
 // close closes the socket and gives back what the endpoint borrowed.
 func (ep *endpoint) close() {
 	if ep.fd >= 0 {
-		unix.Close(ep.fd)
+		rawClose(ep.fd)
 		ep.fd = -1
 	}
 	ep.release()
@@ -112,7 +112,7 @@ func (ep *endpoint) read(p []byte) (int, error) {
 		return 0, errWouldBlock
 	}
 	for {
-		n, err := unix.Read(ep.fd, p)
+		n, err := rawRead(ep.fd, p)
 		switch err {
 		case nil:
 			if n == 0 && len(p) > 0 {
@@ -207,7 +207,7 @@ func (ep *endpoint) release() {
 // writeFD is write(2) retried on EINTR; n is never negative.
 func writeFD(fd int, p []byte) (int, error) {
 	for {
-		n, err := unix.Write(fd, p)
+		n, err := rawWrite(fd, p)
 		if err == unix.EINTR {
 			continue
 		}

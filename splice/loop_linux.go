@@ -314,7 +314,7 @@ func (lp *loop) wait() {
 // epollNow collects ready events without blocking.
 func (lp *loop) epollNow() {
 	for {
-		n, err := unix.EpollWait(lp.epfd, lp.events, 0)
+		n, err := rawEpollWaitNow(lp.epfd, lp.events)
 		if err == unix.EINTR {
 			continue
 		}
@@ -420,7 +420,7 @@ func (lp *loop) add(t *loopTunnel) {
 			Fd:     slot,
 			Pad:    int32(ep.side),
 		}
-		if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ep.fd, &ev); err != nil {
+		if err := rawEpollAdd(lp.epfd, ep.fd, &ev); err != nil {
 			t.fail(&legError{side: ep.side, op: "read", err: os.NewSyscallError("epoll_ctl", err)})
 			return
 		}

@@ -296,7 +296,7 @@ func (t *loopTunnel) deliver(l *loopLeg, p []byte) error {
 // spliceIn fills the leg's empty pipe from src once.
 func (t *loopTunnel) spliceIn(l *loopLeg) (int, bool) {
 	for {
-		n, err := unix.Splice(l.src.fd, nil, l.pipe.w, nil, l.pipe.size, spliceFlags)
+		n, err := rawSplice(l.src.fd, l.pipe.w, l.pipe.size, spliceFlags)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -339,7 +339,7 @@ func (t *loopTunnel) flushLeg(l *loopLeg) error {
 		}
 	}
 	for l.inPipe > 0 && dst.writable {
-		n, err := unix.Splice(l.pipe.r, nil, dst.fd, nil, l.inPipe, spliceFlags)
+		n, err := rawSplice(l.pipe.r, dst.fd, l.inPipe, spliceFlags)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -356,7 +356,7 @@ func (t *loopTunnel) flushLeg(l *loopLeg) error {
 		t.touch()
 	}
 	if dst.shutWr && !dst.shut && dst.pending() == 0 && l.inPipe == 0 {
-		if err := unix.Shutdown(dst.fd, unix.SHUT_WR); err != nil {
+		if err := rawShutdownWrite(dst.fd); err != nil {
 			return &legError{side: dst.side, op: "close write", err: os.NewSyscallError("shutdown", err)}
 		}
 		dst.shut = true
