@@ -40,9 +40,16 @@ type faultRow struct {
 
 // TestFaults runs every fault against one tether process (race-enabled when the tests are),
 // one after the other, and after each waits until tether is back to the goroutines, sockets
-// and other fds it had before: nothing leaks. It prints the table of faults and outcomes.
+// and other fds it had before: nothing leaks. It prints the table of faults and outcomes. It
+// does all of it once per engine: the event loop (the default) and goroutines.
 func TestFaults(t *testing.T) {
-	s := startFaultSetup(t)
+	for _, engine := range []string{"event-loop", "goroutines"} {
+		t.Run(engine, func(t *testing.T) { runFaults(t, engine) })
+	}
+}
+
+func runFaults(t *testing.T, engine string) {
+	s := startFaultSetup(t, engine)
 	var rows []faultRow
 	for _, f := range faults() {
 		before, ok := s.tether.settle(t, processSample{Goroutines: 1 << 30, Sockets: 1 << 30, OtherFDs: 1 << 30}, 15*time.Second)
@@ -94,6 +101,7 @@ type faultSetup struct {
 	refusing  string // a bound port without a listener: connects are refused
 	blackhole string // a listener whose accept queue is full: connects never complete
 	offset    int    // tether's output length when the current fault started
+	engine    string // the engine config key
 }
 
 // faultListener is one listener of the fault setup's tether.
@@ -118,7 +126,7 @@ var faultListeners = []faultListener{
 	{"proxy", false, func(s *faultSetup) []string { return []string{s.live} }, `proxy_protocol_in = { trusted = ["192.0.2.10/32"] }`},
 }
 
-func startFaultSetup(t *testing.T) *faultSetup {
+func startFaultSetup(t *testing.T, engine string) *faultSetup {
 	t.Helper()
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("counting tether's fds needs /proc:", err)
@@ -129,7 +137,7 @@ func startFaultSetup(t *testing.T) *faultSetup {
 	if err != nil || !roots.AppendCertsFromPEM(pem) {
 		t.Fatalf("test certificate: %v", err)
 	}
-	s := &faultSetup{roots: roots, ports: make(map[string]int)}
+	s := &faultSetup{roots: roots, ports: make(map[string]int), engine: engine}
 	s.live = serveHTTP(t, websocket.EchoHandler("live", nil))
 	s.flaky = serveHTTP(t, faultyBackend{})
 	s.refusing = refusingAddr(t)
@@ -148,7 +156,7 @@ func startFaultSetup(t *testing.T) *faultSetup {
 // within seconds (connect 300ms: a blackholed backend fails fast).
 func (s *faultSetup) config(ports []int, admin int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[admin]\nlisten = \"127.0.0.1:%d\"\n\n", admin)
+	fmt.Fprintf(&b, "engine = %q\n\n[admin]\nlisten = \"127.0.0.1:%d\"\n\n", s.engine, admin)
 	b.WriteString("[timeouts]\nconnect = \"300ms\"\nhandshake = \"5s\"\npreamble = \"5s\"\nidle = \"30s\"\n\n")
 	for i, l := range faultListeners {
 		fmt.Fprintf(&b, "[[listeners]]\nname = %q\nlisten = \"127.0.0.1:%d\"\nupstream = %q\n", l.name, ports[i], l.name)
