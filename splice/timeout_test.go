@@ -117,11 +117,13 @@ func TestHalfCloseTimeout(t *testing.T) {
 			r := newRig(t, k.tls)
 			opt := Options{Idle: time.Hour, HalfClose: shortIdle}
 			done := r.forward(context.Background(), e, opt)
+			// The half-close clock starts when tether has propagated the EOF, before
+			// the backend peer sees it: take the time before the client half-closes.
+			start := time.Now()
 			closeWriteConn(t, r.clientPeer)
 			if _, err := io.ReadAll(r.backendPeer); err != nil {
 				t.Fatalf("backend read to EOF: %v", err)
 			}
-			start := time.Now()
 			go func() {
 				for {
 					if _, err := r.backendPeer.Write([]byte("tick")); err != nil {
