@@ -44,53 +44,41 @@
 // buffer empties the socket, so the loop does not ask again until the next
 // edge, saving the EAGAIN read.
 //
-// The goroutine engine (ModeGoroutines, and every tunnel off Linux) runs
-// each direction in a goroutine of its own, as described next.
+// With ModeGoroutines the same tunnel state machine and the same bursts run
+// on two goroutines per tunnel instead (goDriver): each pumps its direction
+// under the tunnel's mutex, then waits in the Go netpoller, holding nothing,
+// for what that direction needs next: its source readable (a one-byte
+// recv(MSG_PEEK|MSG_DONTWAIT), parking on EAGAIN) or its destination
+// writable. The sockets stay with their conns, so closing them wakes a
+// waiting goroutine. An idle tunnel costs two parked goroutines.
 //
-// # Copy paths of the goroutine engine
+// # The stream tunnel
 //
-// Each direction ("leg") runs in its own goroutine, named after what it does
-// ((*tunnel).copyClientToBackend, (*tunnel).copyBackendToClient), so
-// goroutine dumps are readable.
-//
-// When the source is a plain *net.TCPConn, the leg waits for readability
-// without holding any buffer or pipe: a one-byte recv(MSG_PEEK|MSG_DONTWAIT)
-// inside a syscall.RawConn Read callback, parking in the netpoller only on
-// EAGAIN. Only then does it borrow resources for a burst:
-//
-//   - on Linux, when the destination is a plain *net.TCPConn too, a pipe from
-//     the Engine's bounded pool, moving bytes with splice(2) socket->pipe->socket
-//     until the source would block; the empty pipe goes back to the pool. A
-//     pipe that may still hold bytes after an error is closed, never reused.
-//   - otherwise (destination is a *tls.Conn, splicing disabled, pool
-//     exhausted, pipe creation refused), a pooled buffer of
-//     EngineConfig.BufSize bytes, read(2) until EAGAIN, written to the
-//     destination, then returned to the pool.
-//
-// An idle plain leg therefore costs a parked goroutine and nothing else.
-// (io.Copy between two *net.TCPConn also splices, but keeps two pipes per
-// tunnel for the tunnel's whole life.)
-//
-// A *tls.Conn source (or any other net.Conn) has no usable readiness signal:
-// it may already hold decrypted plaintext or partial records. Such a leg
-// blocks in Read holding one pooled buffer for its whole life; the buffer is
-// 16 KiB (the TLS maximum plaintext record size, RFC 8446 section 5.1) or
-// BufSize if smaller. A later readiness-driven engine is expected to replace
-// this. On operating systems other than Linux every leg takes this path.
+// Conns neither driver can use (a *tls.Conn not made by TLSServer, other
+// net.Conn wrappers, every conn off Linux, where there is no splice(2))
+// run as stream tunnels: each direction blocks in Read on a goroutine of its
+// own ((*tunnel).copyClientToBackend, (*tunnel).copyBackendToClient),
+// holding one pooled buffer for its life: 16 KiB (the TLS maximum plaintext
+// record size, RFC 8446 section 5.1) for a *tls.Conn source, BufSize
+// otherwise. (io.Copy between two *net.TCPConn would splice, but keeps two
+// pipes per tunnel for the tunnel's whole life.)
 //
 // # Ending a tunnel
 //
-// EOF from a source is propagated with CloseWrite on the destination (for a
-// *tls.Conn: close_notify, RFC 8446 section 6.1, and a TCP shutdown of the
-// write half); the other direction continues, bounded by Options.HalfClose.
-// A read or write error in either direction tears the whole tunnel down at
-// once. Timeouts and cancellation tear it down by setting deadlines in the
-// past, which unblocks every pending read, write and readiness wait.
+// EOF from a source is propagated to the destination (for a *tls.Conn:
+// close_notify, RFC 8446 section 6.1, then a TCP shutdown of the write half;
+// when the other direction has ended already, the close that follows sends
+// the FIN); the other direction continues, bounded by Options.HalfClose. A
+// read or write error in either direction tears the whole tunnel down at
+// once. Timeouts and cancellation tear it down too: the event loop and the
+// goroutine driver close the sockets (which wakes a waiting goroutine), the
+// stream tunnel sets deadlines in the past.
 //
-// The idle timeout does not reset a timer per read: legs store a shared
-// atomic last-progress timestamp, and one timer per tunnel, when it fires,
-// re-arms itself at lastProgress+Idle if bytes moved meanwhile. (Per-leg
-// read/write deadlines re-armed on expiry would work for reads, but a write
-// deadline that expires on a *tls.Conn corrupts it for good, so a blocked
-// TLS write could not be resumed after the other direction made progress.)
+// The idle timeout does not reset a timer per read: the tunnel keeps its
+// last-progress time, and its one timer (a slot in the loop's heap, or a
+// time.Timer), when it fires, re-arms itself at lastProgress+Idle if bytes
+// moved meanwhile. (Per-leg read/write deadlines re-armed on expiry would
+// work for reads, but a write deadline that expires on a *tls.Conn corrupts
+// it for good, so a blocked TLS write could not be resumed after the other
+// direction made progress.)
 package splice

@@ -7,18 +7,33 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
+
+// errWouldBlock is returned by a detached transport's Read when the socket
+// has no data. It is a timeout, so crypto/tls does not make it sticky.
+var errWouldBlock error = wouldBlockError{}
+
+type wouldBlockError struct{}
+
+func (wouldBlockError) Error() string   { return "splice: read would block" }
+func (wouldBlockError) Timeout() bool   { return true }
+func (wouldBlockError) Temporary() bool { return true }
+func (wouldBlockError) Unwrap() error   { return os.ErrDeadlineExceeded }
+
+var _ net.Error = wouldBlockError{}
 
 // endpoint is one socket of a loop tunnel. The loop owns it: only the loop
 // goroutine touches it once the tunnel is posted.
 type endpoint struct {
 	fd   int
 	side side
-	tcp  *net.TCPConn // the conn the fd was duplicated from, until commit
-	tls  *tls.Conn    // plaintext goes through it; nil for a plain socket
-	tr   *transport   // tls's transport
+	tcp  *net.TCPConn    // the conn the fd was duplicated from, until commit; owns the fd when attached
+	rc   syscall.RawConn // tcp's, for a goDriver's readiness waits
+	tls  *tls.Conn       // plaintext goes through it; nil for a plain socket
+	tr   *transport      // tls's transport
 
 	readable bool // no EAGAIN since the last readiness edge
 	writable bool // no EAGAIN or short write since the last writability edge
@@ -65,6 +80,38 @@ func (ep *endpoint) dup(c net.Conn, s side, pool *bufPool) error {
 	return nil
 }
 
+// attach uses c's own socket without taking it over (goDriver): the conn
+// keeps owning the fd (and closes it), the tunnel makes non-blocking calls
+// on it and waits for readiness through the Go netpoller.
+func (ep *endpoint) attach(c net.Conn, s side, pool *bufPool) error {
+	ep.side, ep.fd, ep.pool = s, -1, pool
+	switch c := c.(type) {
+	case *net.TCPConn:
+		ep.tcp = c
+	case *tls.Conn:
+		ep.tls = c
+		ep.tr = c.NetConn().(*transport)
+		ep.tcp = ep.tr.TCPConn
+	}
+	rc, err := ep.tcp.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if err := rc.Control(func(fd uintptr) { ep.fd = int(fd) }); err != nil {
+		return err
+	}
+	ep.rc = rc
+	ep.readable, ep.writable = true, true
+	return nil
+}
+
+// bind points a *tls.Conn's transport at the attached endpoint.
+func (ep *endpoint) bind() {
+	if ep.tr != nil {
+		ep.tr.ep = ep
+	}
+}
+
 // undo gives the socket back to its conn.
 func (ep *endpoint) undo() {
 	unix.Close(ep.fd)
@@ -83,12 +130,18 @@ func (ep *endpoint) commit() {
 	}
 }
 
-// close closes the socket and gives back what the endpoint borrowed.
+// close closes the socket and gives back what the endpoint borrowed. An
+// attached socket is closed through its conn, which also wakes a goroutine
+// waiting on it.
 func (ep *endpoint) close() {
-	if ep.fd >= 0 {
+	switch {
+	case ep.tcp != nil:
+		_ = ep.tcp.Close()
+		ep.tcp = nil
+	case ep.fd >= 0:
 		rawClose(ep.fd)
-		ep.fd = -1
 	}
+	ep.fd = -1
 	ep.release()
 }
 

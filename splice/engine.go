@@ -159,13 +159,13 @@ func (e *Engine) Prestart() error { return e.loops.prestart(e) }
 // it, and the caller's goroutine may end.
 func (e *Engine) Start(ctx context.Context, client, backend net.Conn, opt Options, done func(Result)) {
 	if ctx.Err() != nil {
-		done(e.forwardGoroutines(ctx, client, backend, opt))
+		done(e.forwardStream(ctx, client, backend, opt))
 		return
 	}
-	if e.loops.start(e, ctx, client, backend, opt, done) {
+	if e.loops.start(e, ctx, client, backend, opt, done) || e.startGoroutines(ctx, client, backend, opt, done) {
 		return
 	}
-	go func() { done(e.forwardGoroutines(ctx, client, backend, opt)) }()
+	go func() { done(e.forwardStream(ctx, client, backend, opt)) }()
 }
 
 // Forward forwards bytes between client and backend in both directions
@@ -181,17 +181,21 @@ func (e *Engine) Start(ctx context.Context, client, backend net.Conn, opt Option
 // cleared. Forward takes ownership of both conns: the caller must not use
 // them concurrently or afterwards. ctx must be non-nil.
 func (e *Engine) Forward(ctx context.Context, client, backend net.Conn, opt Options) Result {
-	if ctx.Err() == nil && e.loops.enabled() {
+	if ctx.Err() == nil {
 		ch := make(chan Result, 1)
-		if e.loops.start(e, ctx, client, backend, opt, func(r Result) { ch <- r }) {
+		send := func(r Result) { ch <- r }
+		if e.loops.start(e, ctx, client, backend, opt, send) || e.startGoroutines(ctx, client, backend, opt, send) {
 			return <-ch
 		}
 	}
-	return e.forwardGoroutines(ctx, client, backend, opt)
+	return e.forwardStream(ctx, client, backend, opt)
 }
 
-// forwardGoroutines runs one tunnel on the calling goroutine and one more.
-func (e *Engine) forwardGoroutines(ctx context.Context, client, backend net.Conn, opt Options) Result {
+// forwardStream runs one tunnel on the calling goroutine and one more,
+// each direction blocked in Read with a buffer: the portable path, for
+// conns the readiness-driven tunnel cannot drive (off Linux, a *tls.Conn
+// not made by TLSServer, other net.Conn wrappers).
+func (e *Engine) forwardStream(ctx context.Context, client, backend net.Conn, opt Options) Result {
 	t := &tunnel{e: e, ctx: ctx, opt: opt, client: client, backend: backend}
 	return t.forward()
 }

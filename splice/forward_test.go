@@ -14,6 +14,7 @@ import (
 type dataCase struct {
 	name    string
 	tls     bool         // client leg is TLS (copy path)
+	foreign bool         // ... made by tls.Server, not TLSServer: the stream tunnel
 	cfg     EngineConfig // engine under test
 	tunnels int          // concurrent tunnels on the same engine
 	spliced bool         // every Result must report Spliced (else none may)
@@ -31,6 +32,7 @@ var dataCases = []dataCase{
 	{name: "goroutines/tls-client-copy", tls: true, cfg: EngineConfig{Mode: ModeGoroutines}, tunnels: 1},
 	{name: "goroutines/plain-splice-disabled", cfg: EngineConfig{Mode: ModeGoroutines, MaxPipes: -1}, tunnels: 1},
 	{name: "goroutines/tiny-pool-fallback", cfg: EngineConfig{Mode: ModeGoroutines, MaxPipes: 1}, tunnels: 3, anyWay: true},
+	{name: "stream/tls-foreign", tls: true, foreign: true, cfg: EngineConfig{}, tunnels: 2},
 }
 
 // TestForwardData moves a deterministic pseudo-random stream both ways at
@@ -69,7 +71,7 @@ func TestForwardData(t *testing.T) {
 }
 
 func runDataTunnel(t *testing.T, e *Engine, tc dataCase, seed uint64, size int64) {
-	r := newRig(t, tc.tls)
+	r := newRigWith(t, tc.tls, tc.foreign)
 	done := r.forward(context.Background(), e, Options{})
 
 	type recv struct {
@@ -128,24 +130,36 @@ func runDataTunnel(t *testing.T, e *Engine, tc dataCase, seed uint64, size int64
 	}
 }
 
-// TestGoroutineNames checks that a goroutine dump says what each leg is.
+// TestGoroutineNames checks that a goroutine dump says what each direction
+// of a goroutine-driven tunnel and of a stream tunnel is.
 func TestGoroutineNames(t *testing.T) {
-	e := NewEngine(EngineConfig{Mode: ModeGoroutines})
-	defer e.Close()
-	r := newRig(t, false)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := r.forward(ctx, e, Options{})
-	// One byte through each leg proves both goroutines are running.
-	roundTrip(t, r, "x")
+	for _, tc := range []struct {
+		name    string
+		foreign bool
+		want    []string
+	}{
+		{"goroutines", false, []string{"(*goDriver).copyClientToBackend", "(*goDriver).copyBackendToClient", "(*goLeg).run"}},
+		{"stream", true, []string{"(*tunnel).copyClientToBackend", "(*tunnel).copyBackendToClient", "(*leg).copyStream"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEngine(EngineConfig{Mode: ModeGoroutines})
+			defer e.Close()
+			r := newRigWith(t, tc.foreign, tc.foreign)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := r.forward(ctx, e, Options{})
+			// One byte through each direction proves both goroutines are running.
+			roundTrip(t, r, "x")
 
-	buf := make([]byte, 1<<20)
-	dump := string(buf[:runtime.Stack(buf, true)])
-	cancel()
-	waitResult(t, done)
-	for _, name := range []string{"(*tunnel).copyClientToBackend", "(*tunnel).copyBackendToClient", "(*leg).copyRaw"} {
-		if !strings.Contains(dump, name) {
-			t.Errorf("goroutine dump lacks %s", name)
-		}
+			buf := make([]byte, 1<<20)
+			dump := string(buf[:runtime.Stack(buf, true)])
+			cancel()
+			waitResult(t, done)
+			for _, name := range tc.want {
+				if !strings.Contains(dump, name) {
+					t.Errorf("goroutine dump lacks %s", name)
+				}
+			}
+		})
 	}
 }
 

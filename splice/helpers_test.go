@@ -93,6 +93,13 @@ type rig struct {
 
 func newRig(tb testing.TB, useTLS bool) *rig {
 	tb.Helper()
+	return newRigWith(tb, useTLS, false)
+}
+
+// newRigWith is newRig; with foreign, the proxy's *tls.Conn is made by
+// tls.Server, which only the stream tunnel can drive.
+func newRigWith(tb testing.TB, useTLS, foreign bool) *rig {
+	tb.Helper()
 	r := &rig{}
 	var proxyClient *net.TCPConn
 	r.clientTCP, proxyClient = tcpPair(tb)
@@ -101,6 +108,9 @@ func newRig(tb testing.TB, useTLS bool) *rig {
 	if useTLS {
 		srvCfg, cliCfg := testTLS()
 		srv := TLSServer(proxyClient, srvCfg)
+		if foreign {
+			srv = tls.Server(proxyClient, srvCfg)
+		}
 		cli := tls.Client(r.clientTCP, cliCfg)
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Handshake() }()

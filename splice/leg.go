@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"syscall"
 )
 
 // side names an end of the tunnel.
@@ -41,35 +40,22 @@ var _ error = (*legError)(nil)
 func (e *legError) Error() string { return e.op + " " + e.side.String() + ": " + e.err.Error() }
 func (e *legError) Unwrap() error { return e.err }
 
-// leg is one direction of a tunnel: src -> dst.
+// leg is one direction of a stream tunnel: src -> dst.
 type leg struct {
 	t        *tunnel
 	srcSide  side
 	src, dst net.Conn
-	srcRaw   syscall.RawConn // non-nil when src takes the readiness-driven raw path
-	dstRaw   syscall.RawConn // non-nil when dst is a plain socket (splice target)
-	n        int64           // bytes written to dst; read by Forward after the leg ended
-	spliced  bool
-	sys      legSys // platform-specific burst state
+	n        int64 // bytes written to dst; read by Forward after the leg ended
 }
 
-func (l *leg) init(t *tunnel, s side, src net.Conn, srcRaw syscall.RawConn, dst net.Conn, dstRaw syscall.RawConn) {
+func (l *leg) init(t *tunnel, s side, src, dst net.Conn) {
 	l.t, l.srcSide, l.src, l.dst = t, s, src, dst
-	if srcRaw != nil {
-		l.srcRaw, l.dstRaw = srcRaw, dstRaw
-		l.initRaw()
-	}
 }
 
 // run forwards until src is exhausted or the tunnel stops, propagates EOF,
 // and reports the outcome to the tunnel.
 func (l *leg) run() {
-	var err error
-	if l.srcRaw != nil {
-		err = l.copyRaw()
-	} else {
-		err = l.copyStream()
-	}
+	err := l.copyStream()
 	if err == io.EOF {
 		err = l.propagateEOF()
 	}
@@ -88,10 +74,8 @@ func (l *leg) propagateEOF() error {
 	return nil
 }
 
-// copyStream is the path for sources without usable readiness (*tls.Conn,
-// other wrappers, every source off Linux): it blocks in Read holding one
-// pooled buffer for the leg's whole life. It returns io.EOF when src is
-// exhausted.
+// copyStream blocks in Read holding one pooled buffer for the leg's whole
+// life. It returns io.EOF when src is exhausted.
 func (l *leg) copyStream() error {
 	pool := &l.t.e.bufs
 	if _, ok := l.src.(*tls.Conn); ok {

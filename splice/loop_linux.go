@@ -166,10 +166,10 @@ type loop struct {
 	wakefd  int                // eventfd: a post wakes the loop
 	events  []unix.EpollEvent
 	nevents int
-	scratch []byte // the copy buffer shared by every burst of this loop
+	buf     []byte // the copy buffer shared by every burst of this loop
 
 	base  time.Time // origin of now and deadlines
-	now   int64     // ns since base, refreshed once per wake-up
+	now_  int64     // ns since base, refreshed once per wake-up
 	armed int64     // deadline set on epf, 0 if none
 
 	slots     []*loopTunnel // by slot number (epoll event data)
@@ -214,9 +214,9 @@ func newLoop(e *Engine, ls *eventLoops) (*loop, error) {
 	}
 	lp := &loop{
 		e: e, ls: ls, epfd: epfd, epf: epf, epraw: raw, wakefd: wakefd,
-		events:  make([]unix.EpollEvent, maxEvents),
-		scratch: make([]byte, max(e.bufSize, maxTLSPlaintext)),
-		base:    time.Now(),
+		events: make([]unix.EpollEvent, maxEvents),
+		buf:    make([]byte, max(e.bufSize, maxTLSPlaintext)),
+		base:   time.Now(),
 	}
 	lp.pollFn = lp.poll
 	return lp, nil
@@ -253,7 +253,7 @@ func (lp *loop) wake() {
 func (lp *loop) run() {
 	defer lp.shutdown()
 	for {
-		lp.now = int64(time.Since(lp.base))
+		lp.now_ = int64(time.Since(lp.base))
 		if !lp.drainInbox() {
 			return
 		}
@@ -342,7 +342,7 @@ func (lp *loop) armDeadline() {
 
 // dispatch marks the sockets of each event ready and pumps their tunnels.
 func (lp *loop) dispatch() {
-	lp.now = int64(time.Since(lp.base))
+	lp.now_ = int64(time.Since(lp.base))
 	for i := range lp.nevents {
 		ev := &lp.events[i]
 		if ev.Fd < 0 {
@@ -374,10 +374,10 @@ func (lp *loop) dispatch() {
 
 // runTimers fires the due timers.
 func (lp *loop) runTimers() {
-	for len(lp.timers) > 0 && lp.timers[0].due <= lp.now {
+	for len(lp.timers) > 0 && lp.timers[0].due <= lp.now_ {
 		t := lp.timers[0]
 		lp.timers.remove(t)
-		t.onTimer(lp.now)
+		t.onTimer(lp.now_)
 	}
 }
 
@@ -399,7 +399,7 @@ func (lp *loop) runReady() {
 
 // add registers a new tunnel's sockets and moves whatever is already there.
 func (lp *loop) add(t *loopTunnel) {
-	t.lp = lp
+	t.lp, t.drv = lp, lp
 	var slot int32
 	if n := len(lp.free); n > 0 {
 		slot, lp.free = lp.free[n-1], lp.free[:n-1]
@@ -410,7 +410,7 @@ func (lp *loop) add(t *loopTunnel) {
 	lp.slots[slot] = t
 	t.slot = slot
 	lp.count++
-	t.start(lp.now)
+	t.start(lp.now_)
 	for _, ep := range []*endpoint{&t.client, &t.backend} {
 		if t.stopped {
 			return
@@ -445,6 +445,22 @@ func (lp *loop) recycleSlots() {
 		lp.free = append(lp.free, s)
 	}
 	lp.freeLater = lp.freeLater[:0]
+}
+
+// The loop is a driver of its tunnels.
+var _ driver = (*loop)(nil)
+
+func (lp *loop) now() int64                        { return lp.now_ }
+func (lp *loop) scratch() []byte                   { return lp.buf }
+func (lp *loop) setTimer(t *loopTunnel, due int64) { lp.timers.set(t, due) }
+func (lp *loop) again(t *loopTunnel)               { lp.schedule(t) }
+func (lp *loop) abortOn(t *loopTunnel) func() bool {
+	return context.AfterFunc(t.ctx, func() { lp.post(t, opAbort) })
+}
+
+func (lp *loop) ended(t *loopTunnel, res Result) {
+	lp.remove(t)
+	t.done(res)
 }
 
 // schedule queues t to be pumped again in the next round.

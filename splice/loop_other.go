@@ -11,13 +11,17 @@ import (
 type eventLoops struct{}
 
 func (eventLoops) init(Mode, int) {}
-func (eventLoops) enabled() bool  { return false }
 func (eventLoops) tunnels() int   { return 0 }
 func (eventLoops) close()         {}
 func (eventLoops) wait()          {}
 
 func (eventLoops) prestart(*Engine) error { return nil }
 func (eventLoops) start(*Engine, context.Context, net.Conn, net.Conn, Options, func(Result)) bool {
+	return false
+}
+
+// startGoroutines is the readiness-driven tunnel on goroutines: Linux only.
+func (*Engine) startGoroutines(context.Context, net.Conn, net.Conn, Options, func(Result)) bool {
 	return false
 }
 

@@ -17,15 +17,27 @@ import (
 // sizes them up after idle) fit one pending buffer.
 const tlsRecordsOverhead = 1 << 10
 
+// driver is what runs a loopTunnel: an event loop, or a goDriver.
+type driver interface {
+	now() int64                        // ns since the driver's origin
+	scratch() []byte                   // the buffer for one read, lent for the current pump
+	setTimer(t *loopTunnel, due int64) // (re)arm the tunnel's one timer
+	again(t *loopTunnel)               // the tunnel used its budget with work left
+	abortOn(t *loopTunnel) func() bool // arrange for ctx's end to stop the tunnel
+	ended(t *loopTunnel, res Result)   // the tunnel stopped: forget it, deliver res
+}
+
 // pumpBudget bounds the bytes one leg moves per turn, so that one busy
 // tunnel cannot starve the others on its loop.
 const pumpBudget = 512 << 10
 
-// loopTunnel is a tunnel served by an event loop: the same bursts as the
-// goroutine engine, driven by readiness edges instead of blocked goroutines.
+// loopTunnel is a tunnel's state machine: bursts driven by readiness, by an
+// event loop (edges from its epoll set) or by two goroutines (each waiting
+// in the Go netpoller for what its direction needs next).
 type loopTunnel struct {
 	e    *Engine
-	lp   *loop
+	lp   *loop  // the event loop serving it, or nil
+	drv  driver // what runs it: lp, or a goDriver
 	ctx  context.Context
 	opt  Options
 	done func(Result)
@@ -104,15 +116,14 @@ func (t *loopTunnel) start(now int64) {
 	t.last = now
 	t.opt.Idle, t.opt.HalfClose = max(t.opt.Idle, 0), max(t.opt.HalfClose, 0)
 	if t.opt.Idle > 0 {
-		t.lp.timers.set(t, now+int64(t.opt.Idle))
+		t.drv.setTimer(t, now+int64(t.opt.Idle))
 	}
 	if t.ctx.Done() != nil {
-		lp := t.lp
-		t.stopAbort = context.AfterFunc(t.ctx, func() { lp.post(t, opAbort) })
+		t.stopAbort = t.drv.abortOn(t)
 	}
 }
 
-func (t *loopTunnel) touch() { t.last = t.lp.now }
+func (t *loopTunnel) touch() { t.last = t.drv.now() }
 
 // pump moves bytes both ways until nothing more can move now.
 func (t *loopTunnel) pump() {
@@ -126,7 +137,7 @@ func (t *loopTunnel) pump() {
 	case t.up.done && t.down.done:
 		t.stop(ReasonUnknown, nil)
 	case moreUp || moreDown:
-		t.lp.schedule(t)
+		t.drv.again(t)
 	}
 }
 
@@ -198,7 +209,7 @@ func (t *loopTunnel) burst(l *loopLeg) (n int, blocked bool) {
 		}
 		// Gather the plaintext of several records (as much as the buffer
 		// holds) and hand it to dst in one write.
-		buf := t.lp.scratch
+		buf := t.drv.scratch()
 		n := 0
 		var err error
 		for n < len(buf) {
@@ -231,7 +242,7 @@ func (t *loopTunnel) burst(l *loopLeg) (n int, blocked bool) {
 		}
 		l.bulk = false
 	}
-	buf := t.lp.scratch
+	buf := t.drv.scratch()
 	if l.dst.tls != nil {
 		buf = buf[:len(buf)-tlsRecordsOverhead]
 	}
@@ -316,7 +327,7 @@ func (t *loopTunnel) spliceIn(l *loopLeg) (int, bool) {
 		l.spliced = true
 		// A small burst ends bulk mode: small messages go back to one read
 		// and one write.
-		l.bulk = n >= int64(len(t.lp.scratch))
+		l.bulk = n >= int64(len(t.drv.scratch()))
 		t.touch()
 		return int(n), false
 	}
@@ -387,8 +398,8 @@ func (t *loopTunnel) sawEOF(l *loopLeg) {
 func (t *loopTunnel) legDone() {
 	t.clean++
 	if t.clean == 1 && t.opt.HalfClose > 0 {
-		t.halfAt = t.lp.now + int64(t.opt.HalfClose)
-		t.lp.timers.set(t, t.nextDue())
+		t.halfAt = t.drv.now() + int64(t.opt.HalfClose)
+		t.drv.setTimer(t, t.nextDue())
 	}
 }
 
@@ -418,7 +429,7 @@ func (t *loopTunnel) onTimer(now int64) {
 		t.stop(HalfCloseTimeout, nil)
 	default:
 		if due := t.nextDue(); due > 0 {
-			t.lp.timers.set(t, due)
+			t.drv.setTimer(t, due)
 		}
 	}
 }
@@ -448,7 +459,6 @@ func (t *loopTunnel) stop(r Reason, err error) {
 	}
 	t.client.close()
 	t.backend.close()
-	t.lp.remove(t)
 
 	res := Result{Up: t.up.written(), Down: t.down.written(), Spliced: t.up.spliced || t.down.spliced}
 	if t.clean == 2 {
@@ -456,5 +466,5 @@ func (t *loopTunnel) stop(r Reason, err error) {
 	} else {
 		res.Reason, res.Err = t.reason, t.err
 	}
-	t.done(res)
+	t.drv.ended(t, res)
 }

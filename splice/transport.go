@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"os"
 	"time"
 )
 
@@ -33,19 +32,6 @@ type transport struct {
 }
 
 var _ net.Conn = (*transport)(nil)
-
-// errWouldBlock is returned by a detached transport's Read when the socket
-// has no data. It is a timeout, so crypto/tls does not make it sticky.
-var errWouldBlock error = wouldBlockError{}
-
-type wouldBlockError struct{}
-
-func (wouldBlockError) Error() string   { return "splice: read would block" }
-func (wouldBlockError) Timeout() bool   { return true }
-func (wouldBlockError) Temporary() bool { return true }
-func (wouldBlockError) Unwrap() error   { return os.ErrDeadlineExceeded }
-
-var _ net.Error = wouldBlockError{}
 
 // errDetachedClosed is what a detached transport reports after its tunnel ended.
 var errDetachedClosed = errors.New("splice: connection closed by the event loop")

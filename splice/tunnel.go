@@ -13,7 +13,9 @@ import (
 // future read, write and readiness wait on a conn fail at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// tunnel is the state of one Forward call.
+// tunnel is a stream tunnel (Engine.forwardStream): each direction blocks
+// in Read on a goroutine of its own, for conns without a usable readiness
+// signal.
 type tunnel struct {
 	e               *Engine
 	ctx             context.Context
@@ -49,9 +51,8 @@ func (t *tunnel) forward() Result {
 	_ = t.client.SetDeadline(time.Time{})
 	_ = t.backend.SetDeadline(time.Time{})
 
-	clientRaw, backendRaw := rawConnOf(t.client), rawConnOf(t.backend)
-	t.up.init(t, sideClient, t.client, clientRaw, t.backend, backendRaw)
-	t.down.init(t, sideBackend, t.backend, backendRaw, t.client, clientRaw)
+	t.up.init(t, sideClient, t.client, t.backend)
+	t.down.init(t, sideBackend, t.backend, t.client)
 
 	t.opt.Idle, t.opt.HalfClose = max(t.opt.Idle, 0), max(t.opt.HalfClose, 0)
 	t.base = time.Now()
@@ -109,7 +110,7 @@ func (t *tunnel) result() Result {
 	if t.timer != nil {
 		t.timer.Stop()
 	}
-	r := Result{Up: t.up.n, Down: t.down.n, Spliced: t.up.spliced || t.down.spliced}
+	r := Result{Up: t.up.n, Down: t.down.n}
 	if t.clean == 2 {
 		// Both EOFs propagated: a normal end, even if a timeout raced with it.
 		r.Reason = t.firstClean
