@@ -116,11 +116,11 @@ func TestNoDirtyPipeReuse(t *testing.T) {
 			if res := waitResult(t, done); res.Reason != IdleTimeout || !res.Spliced {
 				t.Fatalf("Result = %+v, want a spliced tunnel ending in IdleTimeout", res)
 			}
-			// The goroutine engine is always stuck in the pipe; the event loop may
-			// be stuck in a pipe or in a pending buffer (a copy read that found
-			// the destination full), but never leaves a dirty pipe idle.
+			// The tunnel may be stuck with bytes in the pipe (closed, never reused)
+			// or in a pending buffer (a copy read found the destination full),
+			// depending on timing; it never leaves a dirty pipe idle.
 			st := e.Stats()
-			if st.Lent != 0 || st.Closed > 1 || (mode == ModeGoroutines && st.Closed != 1) {
+			if st.Lent != 0 || st.Closed > 1 {
 				t.Errorf("Stats() = %+v, want the dirty pipe closed and none lent", st)
 			}
 			e.pipes.mu.Lock()
