@@ -51,9 +51,8 @@ type endpoint struct {
 	shut   bool // the write half is shut down
 }
 
-// dup takes a duplicate of c's socket without giving up c yet (undo closes
-// the duplicate, commit closes c).
-func (ep *endpoint) dup(c net.Conn, s side, pool *bufPool) error {
+// init records which socket (and *tls.Conn) c is; c passed detachable.
+func (ep *endpoint) init(c net.Conn, s side, pool *bufPool) (syscall.RawConn, error) {
 	ep.side, ep.fd, ep.pool = s, -1, pool
 	switch c := c.(type) {
 	case *net.TCPConn:
@@ -63,7 +62,13 @@ func (ep *endpoint) dup(c net.Conn, s side, pool *bufPool) error {
 		ep.tr = c.NetConn().(*transport)
 		ep.tcp = ep.tr.TCPConn
 	}
-	rc, err := ep.tcp.SyscallConn()
+	return ep.tcp.SyscallConn()
+}
+
+// dup takes a duplicate of c's socket without giving up c yet (undo closes
+// the duplicate, commit closes c).
+func (ep *endpoint) dup(c net.Conn, s side, pool *bufPool) error {
+	rc, err := ep.init(c, s, pool)
 	if err != nil {
 		return err
 	}
@@ -84,16 +89,7 @@ func (ep *endpoint) dup(c net.Conn, s side, pool *bufPool) error {
 // keeps owning the fd (and closes it), the tunnel makes non-blocking calls
 // on it and waits for readiness through the Go netpoller.
 func (ep *endpoint) attach(c net.Conn, s side, pool *bufPool) error {
-	ep.side, ep.fd, ep.pool = s, -1, pool
-	switch c := c.(type) {
-	case *net.TCPConn:
-		ep.tcp = c
-	case *tls.Conn:
-		ep.tls = c
-		ep.tr = c.NetConn().(*transport)
-		ep.tcp = ep.tr.TCPConn
-	}
-	rc, err := ep.tcp.SyscallConn()
+	rc, err := ep.init(c, s, pool)
 	if err != nil {
 		return err
 	}

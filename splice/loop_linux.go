@@ -169,7 +169,7 @@ type loop struct {
 	buf     []byte // the copy buffer shared by every burst of this loop
 
 	base  time.Time // origin of now and deadlines
-	now_  int64     // ns since base, refreshed once per wake-up
+	clock int64     // ns since base, refreshed once per wake-up
 	armed int64     // deadline set on epf, 0 if none
 
 	slots     []*loopTunnel // by slot number (epoll event data)
@@ -253,7 +253,7 @@ func (lp *loop) wake() {
 func (lp *loop) run() {
 	defer lp.shutdown()
 	for {
-		lp.now_ = int64(time.Since(lp.base))
+		lp.clock = int64(time.Since(lp.base))
 		if !lp.drainInbox() {
 			return
 		}
@@ -342,7 +342,7 @@ func (lp *loop) armDeadline() {
 
 // dispatch marks the sockets of each event ready and pumps their tunnels.
 func (lp *loop) dispatch() {
-	lp.now_ = int64(time.Since(lp.base))
+	lp.clock = int64(time.Since(lp.base))
 	for i := range lp.nevents {
 		ev := &lp.events[i]
 		if ev.Fd < 0 {
@@ -374,10 +374,10 @@ func (lp *loop) dispatch() {
 
 // runTimers fires the due timers.
 func (lp *loop) runTimers() {
-	for len(lp.timers) > 0 && lp.timers[0].due <= lp.now_ {
+	for len(lp.timers) > 0 && lp.timers[0].due <= lp.clock {
 		t := lp.timers[0]
 		lp.timers.remove(t)
-		t.onTimer(lp.now_)
+		t.onTimer(lp.clock)
 	}
 }
 
@@ -410,7 +410,7 @@ func (lp *loop) add(t *loopTunnel) {
 	lp.slots[slot] = t
 	t.slot = slot
 	lp.count++
-	t.start(lp.now_)
+	t.start(lp.clock)
 	for _, ep := range []*endpoint{&t.client, &t.backend} {
 		if t.stopped {
 			return
@@ -450,7 +450,7 @@ func (lp *loop) recycleSlots() {
 // The loop is a driver of its tunnels.
 var _ driver = (*loop)(nil)
 
-func (lp *loop) now() int64                        { return lp.now_ }
+func (lp *loop) now() int64                        { return lp.clock }
 func (lp *loop) scratch() []byte                   { return lp.buf }
 func (lp *loop) setTimer(t *loopTunnel, due int64) { lp.timers.set(t, due) }
 func (lp *loop) again(t *loopTunnel)               { lp.schedule(t) }
