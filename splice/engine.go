@@ -162,7 +162,7 @@ func (e *Engine) Start(ctx context.Context, client, backend net.Conn, opt Option
 		done(e.forwardStream(ctx, client, backend, opt))
 		return
 	}
-	if e.loops.start(e, ctx, client, backend, opt, done) || e.startGoroutines(ctx, client, backend, opt, done) {
+	if e.startDriven(ctx, client, backend, opt, done) {
 		return
 	}
 	go func() { done(e.forwardStream(ctx, client, backend, opt)) }()
@@ -184,11 +184,18 @@ func (e *Engine) Forward(ctx context.Context, client, backend net.Conn, opt Opti
 	if ctx.Err() == nil {
 		ch := make(chan Result, 1)
 		send := func(r Result) { ch <- r }
-		if e.loops.start(e, ctx, client, backend, opt, send) || e.startGoroutines(ctx, client, backend, opt, send) {
+		if e.startDriven(ctx, client, backend, opt, send) {
 			return <-ch
 		}
 	}
 	return e.forwardStream(ctx, client, backend, opt)
+}
+
+// startDriven starts the readiness-driven tunnel: on an event loop, or on
+// goroutines (ModeGoroutines, or when the loop cannot take the sockets). It
+// reports false when neither can drive these conns.
+func (e *Engine) startDriven(ctx context.Context, client, backend net.Conn, opt Options, done func(Result)) bool {
+	return e.loops.start(e, ctx, client, backend, opt, done) || e.startGoroutines(ctx, client, backend, opt, done)
 }
 
 // forwardStream runs one tunnel on the calling goroutine and one more,

@@ -49,14 +49,13 @@ func (e *Engine) startGoroutines(ctx context.Context, client, backend net.Conn, 
 	if !detachable(client) || !detachable(backend) {
 		return false
 	}
-	t := &loopTunnel{e: e, ctx: ctx, opt: opt, done: done, hidx: -1}
+	t := &loopTunnel{e: e, ctx: ctx, opt: opt, done: done}
 	if t.client.attach(client, sideClient, &e.bufs) != nil || t.backend.attach(backend, sideBackend, &e.bufs) != nil {
 		return false // nothing changed yet: the conns still work as they were
 	}
 	t.client.bind()
 	t.backend.bind()
-	t.up = loopLeg{src: &t.client, dst: &t.backend}
-	t.down = loopLeg{src: &t.backend, dst: &t.client}
+	t.wireLegs()
 	g := &goDriver{t: t, base: time.Now(), running: 2}
 	t.drv = g
 	g.up.init(g, &t.up)

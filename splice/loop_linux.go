@@ -66,22 +66,10 @@ func (ls *eventLoops) start(e *Engine, ctx context.Context, client, backend net.
 		return false // e.g. out of fds: the goroutine path needs none
 	}
 	ls.mu.Lock()
-	if ls.closed.Load() || ls.failed.Load() {
+	if ls.closed.Load() || ls.ensureLocked(e) != nil {
 		ls.mu.Unlock()
 		t.undo()
 		return false
-	}
-	if ls.loops == nil {
-		if err := ls.create(e); err != nil {
-			ls.failed.Store(true)
-			for _, lp := range ls.loops {
-				lp.wake() // they end: failed is set and they have no tunnel
-			}
-			ls.loops = nil
-			ls.mu.Unlock()
-			t.undo()
-			return false
-		}
 	}
 	t.commit()
 	lp := ls.loops[ls.next.Add(1)%uint32(len(ls.loops))]
@@ -98,13 +86,29 @@ func (ls *eventLoops) prestart(e *Engine) error {
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	if ls.loops != nil || ls.failed.Load() {
+	if ls.failed.Load() {
+		return nil // reported by the call that failed
+	}
+	return ls.ensureLocked(e)
+}
+
+// errNoLoops is ensureLocked's answer once creating the loops has failed.
+var errNoLoops = errors.New("splice: no event loops")
+
+// ensureLocked creates the loops unless they exist; when that fails, the
+// loops made so far end and every later tunnel runs on goroutines.
+// ls.mu is held.
+func (ls *eventLoops) ensureLocked(e *Engine) error {
+	switch {
+	case ls.loops != nil:
 		return nil
+	case ls.failed.Load():
+		return errNoLoops
 	}
 	if err := ls.create(e); err != nil {
 		ls.failed.Store(true)
 		for _, lp := range ls.loops {
-			lp.wake()
+			lp.wake() // they end: failed is set and they have no tunnel
 		}
 		ls.loops = nil
 		return fmt.Errorf("splice: event loops: %w", err)
@@ -177,6 +181,7 @@ type loop struct {
 	freeLater []int32       // slots of tunnels closed in this round
 	count     int           // tunnels on this loop
 	runq      []*loopTunnel // tunnels that stopped at their budget with work left
+	runqNext  []*loopTunnel // runq's second buffer: runReady swaps them, allocating nothing
 	timers    timerHeap
 
 	mu    sync.Mutex
@@ -384,7 +389,7 @@ func (lp *loop) runTimers() {
 // runReady pumps the tunnels that used up their budget last round.
 func (lp *loop) runReady() {
 	q := lp.runq
-	lp.runq = nil
+	lp.runq = lp.runqNext[:0] // tunnels pumped now may queue again
 	for i, t := range q {
 		t.queued = false
 		if !t.stopped {
@@ -392,14 +397,12 @@ func (lp *loop) runReady() {
 		}
 		q[i] = nil
 	}
-	if lp.runq == nil {
-		lp.runq = q[:0]
-	}
+	lp.runqNext = q[:0]
 }
 
 // add registers a new tunnel's sockets and moves whatever is already there.
 func (lp *loop) add(t *loopTunnel) {
-	t.lp, t.drv = lp, lp
+	t.drv = lp
 	var slot int32
 	if n := len(lp.free); n > 0 {
 		slot, lp.free = lp.free[n-1], lp.free[:n-1]

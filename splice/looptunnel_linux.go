@@ -36,8 +36,7 @@ const pumpBudget = 512 << 10
 // in the Go netpoller for what its direction needs next).
 type loopTunnel struct {
 	e    *Engine
-	lp   *loop  // the event loop serving it, or nil
-	drv  driver // what runs it: lp, or a goDriver
+	drv  driver // what runs it: an event loop, or a goDriver
 	ctx  context.Context
 	opt  Options
 	done func(Result)
@@ -46,11 +45,11 @@ type loopTunnel struct {
 	up, down        loopLeg
 
 	slot   int32
-	queued bool // in lp.runq
-	hidx   int  // index in lp.timers, -1 if absent
+	queued bool // in the loop's runq
+	hidx   int  // index in the loop's timer heap, -1 if absent
 	due    int64
 
-	last       int64 // ns since lp.base of the last progress
+	last       int64 // drv.now() of the last progress
 	halfAt     int64 // half-close deadline, 0 if none
 	clean      int   // legs that ended by propagating EOF
 	firstClean Reason
@@ -106,6 +105,11 @@ func (t *loopTunnel) undo() {
 func (t *loopTunnel) commit() {
 	t.client.commit()
 	t.backend.commit()
+	t.wireLegs()
+}
+
+// wireLegs points each direction at its endpoints, once they are set up.
+func (t *loopTunnel) wireLegs() {
 	t.up = loopLeg{src: &t.client, dst: &t.backend}
 	t.down = loopLeg{src: &t.backend, dst: &t.client}
 	t.hidx = -1
