@@ -1,21 +1,21 @@
 package listener
 
 import (
-	"fmt"
-	"net/netip"
-
 	"context"
 	"crypto/tls"
 	"errors"
-	proxyproto "github.com/pires/go-proxyproto"
-	"github.com/tether-proxy/tether/conf"
-	"github.com/tether-proxy/tether/proxyin"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
+	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/preamble"
+	"github.com/tether-proxy/tether/proxyin"
 	"github.com/tether-proxy/tether/splice"
 	"github.com/tether-proxy/tether/tlsterm"
 	"github.com/tether-proxy/tether/upstream"
