@@ -123,6 +123,17 @@ func TestTargets(t *testing.T) {
 	}
 	var b strings.Builder
 	renderTargets(&b, outs)
+	// nginx's p99 below direct's: no ratio to take, and no PASS from a negative one.
+	outs[1] = fakeOutcome(testByID(t, "pingpong-64-c1"), map[string][]metrics{
+		nameDirect: {{mP50: 20, mP99: 80}},
+		nameTether: {{mP50: 50, mP99: 120}},
+		nameNginx:  {{mP50: 70, mP99: 78}},
+	})
+	var noisy strings.Builder
+	renderTargets(&noisy, outs)
+	if want := "| added p99 latency (64 B, 1 conn) ≤ 0.75× nginx's | tether +40 µs, nginx -2 µs over direct 80 µs | – | ≤ 0.75 | no verdict |"; !strings.Contains(noisy.String(), want) {
+		t.Errorf("targets with nginx under direct lack %q:\n%s", want, noisy.String())
+	}
 	got := b.String()
 	for _, want := range []string{
 		"| plain bulk up ≥ 1.2× HAProxy forced splice | tether 24.0 Gbit/s, haproxy-splice 20.0 | 1.20 | ≥ 1.20 | PASS |",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -12,7 +13,7 @@ type goal struct {
 	Bound  float64
 	AtMost bool // the ratio must be <= Bound (else >= Bound)
 	// ratio computes the ratio and describes the medians it came from; ok is false when the
-	// run did not measure them.
+	// run did not measure them. A NaN ratio means the medians give no verdict.
 	ratio func(by map[string]*outcome) (r float64, measured string, ok bool)
 }
 
@@ -55,7 +56,9 @@ func absolute(id, key string, limit float64, unit string) func(map[string]*outco
 	}
 }
 
-// addedLatency is tether's added latency over direct ÷ nginx's.
+// addedLatency is tether's added latency over direct ÷ nginx's. When nginx's median is not above
+// direct's (noise: a p99 of a few hundred samples moves more than nginx adds) there is nothing to
+// divide by, and the ratio is NaN: no verdict rather than a negative ratio that "passes".
 func addedLatency(key string) func(map[string]*outcome) (float64, string, bool) {
 	return func(by map[string]*outcome) (float64, string, bool) {
 		v, ok := medians(by, "pingpong-64-c1", key, nameTether, nameNginx, nameDirect)
@@ -63,7 +66,11 @@ func addedLatency(key string) func(map[string]*outcome) (float64, string, bool) 
 			return 0, "", false
 		}
 		t, n := v[0]-v[2], v[1]-v[2]
-		return t / n, fmt.Sprintf("tether +%.0f µs, nginx +%.0f µs over direct %.0f µs", t, n, v[2]), true
+		measured := fmt.Sprintf("tether %+.0f µs, nginx %+.0f µs over direct %.0f µs", t, n, v[2])
+		if n <= 0 {
+			return math.NaN(), measured, true
+		}
+		return t / n, measured, true
 	}
 }
 
@@ -94,7 +101,7 @@ func (g goal) pass(r float64) bool {
 }
 
 // renderTargets writes the targets table: every goal, its measured ratio and PASS or MISS
-// ("not measured" when the run left it out).
+// ("not measured" when the run left it out, "no verdict" when its medians give none).
 func renderTargets(b *strings.Builder, outs []*outcome) {
 	by := make(map[string]*outcome)
 	for _, o := range outs {
@@ -109,6 +116,10 @@ func renderTargets(b *strings.Builder, outs []*outcome) {
 		r, measured, ok := g.ratio(by)
 		if !ok {
 			fmt.Fprintf(b, "| %s | not measured | – | %s %.2f | – |\n", g.Name, op, g.Bound)
+			continue
+		}
+		if math.IsNaN(r) {
+			fmt.Fprintf(b, "| %s | %s | – | %s %.2f | no verdict |\n", g.Name, measured, op, g.Bound)
 			continue
 		}
 		result := "MISS"
