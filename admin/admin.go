@@ -26,8 +26,9 @@ type Target interface {
 	WriteMetrics(w io.Writer)
 	// Status is a snapshot of the listeners and backends.
 	Status() listener.Status
-	// Drain and Undrain start and end a backend drain (see listener.Server.Drain).
-	Drain(upstream, target string, deadline time.Duration) (int, error)
+	// Drain and Undrain start and end a backend drain (see listener.Server.Drain; a negative
+	// spread means the configured drain_spread).
+	Drain(upstream, target string, deadline, spread time.Duration) (int, error)
 	Undrain(upstream, target string) (int, error)
 }
 
@@ -44,7 +45,9 @@ type Options struct {
 //	GET  /metrics      Prometheus text format: tether's metrics and the process's (CPU, memory, fds)
 //	GET  /status       the status page (HTML, no external assets, refreshes itself)
 //	GET  /status.json  the data behind it
-//	POST /drain?upstream=U&server=S[&deadline=30s]   no new clients for S; tunnels end by the deadline
+//	POST /drain?upstream=U&server=S[&deadline=30s][&spread=5s]
+//	                   no new clients for S; the tunnels open at the deadline are closed evenly over
+//	                   spread (default: the configuration's drain_spread)
 //	POST /undrain?upstream=U&server=S
 //
 // and, with opts.Pprof, net/http/pprof's index, profiles and trace under /debug/pprof/
@@ -82,16 +85,21 @@ func Handler(t Target, log *slog.Logger, opts Options) http.Handler {
 	})
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
-		var deadline time.Duration
-		if d := q.Get("deadline"); d != "" {
-			v, err := time.ParseDuration(d)
-			if err != nil || v < 0 {
-				reply(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "deadline: want a duration such as 30s"})
-				return
+		deadline, spread := time.Duration(0), time.Duration(-1)
+		for _, p := range []struct {
+			name string
+			to   *time.Duration
+		}{{"deadline", &deadline}, {"spread", &spread}} {
+			if d := q.Get(p.name); d != "" {
+				v, err := time.ParseDuration(d)
+				if err != nil || v < 0 {
+					reply(w, http.StatusBadRequest, map[string]any{"ok": false, "error": p.name + ": want a duration such as 30s"})
+					return
+				}
+				*p.to = v
 			}
-			deadline = v
 		}
-		n, err := t.Drain(q.Get("upstream"), q.Get("server"), deadline)
+		n, err := t.Drain(q.Get("upstream"), q.Get("server"), deadline, spread)
 		drainReply(w, log, "drain", q.Get("upstream"), q.Get("server"), n, err)
 	})
 	mux.HandleFunc("POST /undrain", func(w http.ResponseWriter, req *http.Request) {

@@ -30,11 +30,11 @@ func (r *reloader) Status() listener.Status {
 		{Server: "127.0.0.1:3001", Addr: "127.0.0.1:3001", State: upstream.StateUp, Active: 7, Share: 0.5}}}}}
 }
 
-func (r *reloader) Drain(up, target string, d time.Duration) (int, error) {
+func (r *reloader) Drain(up, target string, d, spread time.Duration) (int, error) {
 	if up != "app" {
 		return 0, errors.New("no upstream named " + up)
 	}
-	r.drained = target + "/" + d.String()
+	r.drained = target + "/" + d.String() + "/" + spread.String()
 	return 1, nil
 }
 
@@ -47,18 +47,21 @@ func TestHandler(t *testing.T) {
 		wantCode           int
 		wantBody           string
 		wantCalls          int
+		wantDrained        string // the Drain call's target/deadline/spread
 	}{
-		{"health", "GET", "/healthz", nil, 200, "ok", 0},
-		{"reload ok", "POST", "/reload", nil, 200, `"ok":true`, 1},
-		{"reload rejected", "POST", "/reload", errors.New("tether.toml:3: listeners[0].listen: bad"), 400, `listeners[0].listen`, 1},
-		{"reload needs POST", "GET", "/reload", nil, 405, "", 0},
-		{"metrics", "GET", "/metrics", nil, 200, "tether_test_metric 1", 0},
-		{"process metrics", "GET", "/metrics", nil, 200, "process_resident_memory_bytes", 0},
-		{"status page", "GET", "/status", nil, 200, "<title>tether status</title>", 0},
-		{"status data", "GET", "/status.json", nil, 200, `"Server":"127.0.0.1:3001"`, 0},
-		{"drain", "POST", "/drain?upstream=app&server=127.0.0.1:3001&deadline=30s", nil, 200, `"peers":1`, 0},
-		{"drain bad deadline", "POST", "/drain?upstream=app&server=x&deadline=soon", nil, 400, "deadline", 0},
-		{"drain unknown upstream", "POST", "/drain?upstream=nope&server=x", nil, 400, "no upstream named nope", 0},
+		{"health", "GET", "/healthz", nil, 200, "ok", 0, ""},
+		{"reload ok", "POST", "/reload", nil, 200, `"ok":true`, 1, ""},
+		{"reload rejected", "POST", "/reload", errors.New("tether.toml:3: listeners[0].listen: bad"), 400, `listeners[0].listen`, 1, ""},
+		{"reload needs POST", "GET", "/reload", nil, 405, "", 0, ""},
+		{"metrics", "GET", "/metrics", nil, 200, "tether_test_metric 1", 0, ""},
+		{"process metrics", "GET", "/metrics", nil, 200, "process_resident_memory_bytes", 0, ""},
+		{"status page", "GET", "/status", nil, 200, "<title>tether status</title>", 0, ""},
+		{"status data", "GET", "/status.json", nil, 200, `"Server":"127.0.0.1:3001"`, 0, ""},
+		{"drain", "POST", "/drain?upstream=app&server=127.0.0.1:3001&deadline=30s", nil, 200, `"peers":1`, 0, "127.0.0.1:3001/30s/-1ns"},
+		{"drain bad deadline", "POST", "/drain?upstream=app&server=x&deadline=soon", nil, 400, "deadline", 0, ""},
+		{"drain with spread", "POST", "/drain?upstream=app&server=127.0.0.1:3001&deadline=1m&spread=20s", nil, 200, `"peers":1`, 0, "127.0.0.1:3001/1m0s/20s"},
+		{"drain bad spread", "POST", "/drain?upstream=app&server=x&spread=-1s", nil, 400, "spread: want a duration", 0, ""},
+		{"drain unknown upstream", "POST", "/drain?upstream=nope&server=x", nil, 400, "no upstream named nope", 0, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +75,9 @@ func TestHandler(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if r.drained != tc.wantDrained {
+				t.Errorf("%s %s: drained %q, want %q", tc.method, tc.path, r.drained, tc.wantDrained)
+			}
 			if resp.StatusCode != tc.wantCode || !strings.Contains(string(body), tc.wantBody) || r.calls != tc.wantCalls {
 				t.Fatalf("%s %s: %d %q (reloads %d), want %d containing %q (reloads %d)",
 					tc.method, tc.path, resp.StatusCode, body, r.calls, tc.wantCode, tc.wantBody, tc.wantCalls)

@@ -14,9 +14,10 @@ type Config struct {
 	// SIGINT/SIGTERM stopped the listeners. Default 30s; 0 closes tunnels
 	// immediately.
 	DrainTimeout time.Duration
-	// DrainSpread is the window over which the tunnels still open when the
-	// drain deadline passes are closed, evenly spread, so their clients do
-	// not all reconnect at once (default 5s; 0 closes them together).
+	// DrainSpread is the window over which the tunnels still open when a
+	// drain deadline passes (the process's, or a backend's drained at
+	// runtime) are closed, evenly spread, so their clients do not all
+	// reconnect at once (default 5s; 0 closes them together).
 	DrainSpread time.Duration
 	// MaxConns caps the connections served at once by the whole process;
 	// 0 (the default) is unlimited.

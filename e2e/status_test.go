@@ -148,14 +148,14 @@ servers = ["%s", "%s", "%s"]
 		t.Fatalf("page accounts for %d tunnels, %d are open", total, len(held))
 	}
 
-	// Drain the busiest backend with a 1s deadline.
+	// Drain the busiest backend with a 1s deadline, its tunnels then closed over 1s.
 	victim, most := "", -1
 	for server, n := range want {
 		if n > most {
 			victim, most = server, n
 		}
 	}
-	resp, err := http.Post(admin+"/drain?upstream=app&deadline=1s&server="+victim, "", nil)
+	resp, err := http.Post(admin+"/drain?upstream=app&deadline=1s&spread=1s&server="+victim, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +181,11 @@ servers = ["%s", "%s", "%s"]
 		_ = i
 	}
 	proc.waitFor(t, `"reason":"backend drained"`, 10*time.Second)
-	if n := live()[victim]; n != 0 {
-		t.Fatalf("%d tunnels still on the drained backend after its deadline", n)
+	proc.waitFor(t, `"msg":"drain deadline reached, closing tunnels"`, 10*time.Second)
+	for start := time.Now(); live()[victim] != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d tunnels still on the drained backend 10s after its deadline and 1s spread", live()[victim])
+		}
 	}
 
 	var shot struct {

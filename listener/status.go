@@ -64,13 +64,17 @@ func (s *Server) Status() Status {
 
 // Drain stops sending new clients to the backends of upstream that match target (a server
 // name as written, or one address); their tunnels stay until they end or, with a deadline > 0,
-// until it passes. It returns how many peers matched.
-func (s *Server) Drain(upstreamName, target string, deadline time.Duration) (int, error) {
+// until it passes, when the ones still open are closed evenly over spread (a negative spread:
+// the configured drain_spread). It returns how many peers matched.
+func (s *Server) Drain(upstreamName, target string, deadline, spread time.Duration) (int, error) {
 	p := s.Pool(upstreamName)
 	if p == nil {
 		return 0, fmt.Errorf("no upstream named %q", upstreamName)
 	}
-	return p.Drain(target, deadline)
+	if spread < 0 {
+		spread = s.Config().DrainSpread
+	}
+	return p.Drain(target, deadline, spread)
 }
 
 // Undrain ends a drain started with Drain.

@@ -22,12 +22,7 @@ func TestActiveTCPCheck(t *testing.T) {
 	u := parseUpstream(t, fmt.Sprintf(`servers = ["%s", "%s", "%s"]
 health_check = { type = "tcp", interval = "100ms", timeout = "100ms", rise = 2, fall = 2 }
 `, b1.addr, b2.addr, b3.addr))
-	p, err := New(context.Background(), u, net.DefaultResolver, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, logs := newLog()
-	p.Start(context.Background(), log)
+	p, logs := startPool(t, u)
 	defer checkNoLeaks(t)
 	defer p.Close()
 
@@ -137,12 +132,7 @@ func TestHTTPCheck(t *testing.T) {
 				body += fmt.Sprintf("proxy_protocol = %q\n", tc.proxy)
 			}
 			body += "[upstreams.app.health_check]\ntype = \"http\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n" + tc.check + "\n"
-			p, err := New(context.Background(), parseUpstream(t, body), net.DefaultResolver, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			log, _ := newLog()
-			p.Start(context.Background(), log)
+			p, _ := startPool(t, parseUpstream(t, body))
 			defer checkNoLeaks(t)
 			defer p.Close()
 			if tc.healthy {

@@ -76,7 +76,7 @@ func TestDrain(t *testing.T) {
 			if tc.byAddress {
 				target = a.addr
 			}
-			n, err := p.Drain(target, 300*time.Millisecond)
+			n, err := p.Drain(target, 300*time.Millisecond, 0)
 			if err != nil || n != 1 {
 				t.Fatalf("Drain(%q) = %d, %v", target, n, err)
 			}
@@ -134,15 +134,15 @@ func TestDrain(t *testing.T) {
 
 func TestDrainErrors(t *testing.T) {
 	p := mustPool(t, "hash-consistent", "127.0.0.1:3001", "127.0.0.1:3002")
-	if _, err := p.Drain("127.0.0.1:9999", 0); err == nil || !strings.Contains(err.Error(), "servers: 127.0.0.1:3001, 127.0.0.1:3002") {
+	if _, err := p.Drain("127.0.0.1:9999", 0, 0); err == nil || !strings.Contains(err.Error(), "servers: 127.0.0.1:3001, 127.0.0.1:3002") {
 		t.Errorf("Drain of an unknown backend: %v", err)
 	}
 	if _, err := p.Undrain("127.0.0.1:3001"); err == nil || !strings.Contains(err.Error(), "not draining") {
 		t.Errorf("Undrain of a backend not draining: %v", err)
 	}
 	// Two drains name the same peer: it stays drained until both end.
-	p.Drain("127.0.0.1:3001", 0)
-	p.Drain("127.0.0.1:3001", 0) // again: replaces the first
+	p.Drain("127.0.0.1:3001", 0, 0)
+	p.Drain("127.0.0.1:3001", 0, 0) // again: replaces the first
 	if n, err := p.Undrain("127.0.0.1:3001"); n != 1 || err != nil {
 		t.Errorf("Undrain = %d, %v", n, err)
 	}
@@ -167,7 +167,7 @@ func TestDrainWithoutDeadline(t *testing.T) {
 	}
 	defer tunnel.Close()
 	defer lease.Release()
-	if _, err := p.Drain(a.addr, 0); err != nil {
+	if _, err := p.Drain(a.addr, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	echo(t, tunnel, "draining")
@@ -202,11 +202,115 @@ func TestDrainReachesRemovedAddress(t *testing.T) {
 	if slices.Contains(p.Peers(), lease.Peer) {
 		t.Fatal("the removed address is still a peer")
 	}
-	if _, err := p.Drain(name, 50*time.Millisecond); err != nil {
+	if _, err := p.Drain(name, 50*time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
 	tunnel.SetReadDeadline(time.Now().Add(20 * time.Second))
 	if _, err := tunnel.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the tunnel to the removed address survived the drain deadline: %v", err)
+	}
+}
+
+// TestDrainDeadlineSpread: the tunnels open at a drain deadline are closed one by one over the
+// spread, oldest first, and whatever ends the drain first (Undrain, a new Drain of the same
+// target, the pool's Close) stops the closing: the tunnels not reached yet stay open. A spread
+// of an hour makes the order certain without timing: the first tunnel closes at the
+// deadline, the second not before 20 minutes later.
+func TestDrainDeadlineSpread(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(p *Pool, target string) error
+	}{
+		{"stopped by Undrain", func(p *Pool, target string) error { _, err := p.Undrain(target); return err }},
+		{"stopped by a new Drain", func(p *Pool, target string) error { _, err := p.Drain(target, 0, 0); return err }},
+		{"stopped by Close", func(p *Pool, _ string) error { p.Close(); return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := startBackend(t, "127.0.0.1:0"), startBackend(t, "127.0.0.1:0")
+			p, logs := startPool(t, parseUpstream(t, fmt.Sprintf(`servers = ["%s", "%s"]`, a.addr, b.addr)))
+			defer checkNoLeaks(t)
+			defer p.Close()
+
+			key := keyFor(t, p, a.addr)
+			var tunnels []net.Conn
+			var leases []*Lease
+			for range 3 {
+				c, l, err := p.Connect(context.Background(), key, &net.Dialer{}, quiet)
+				if err != nil || l.String() != a.addr {
+					t.Fatalf("tunnel: %v %v", l, err)
+				}
+				defer c.Close()
+				defer l.Release()
+				tunnels, leases = append(tunnels, c), append(leases, l)
+			}
+			if _, err := p.Drain(a.addr, 50*time.Millisecond, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+
+			// The deadline closes the oldest tunnel at once.
+			tunnels[0].SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := tunnels[0].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the first tunnel survived the drain deadline: %v", err)
+			}
+			waitFor(t, "the deadline log line", func() bool { return len(logs.records("drain deadline reached, closing tunnels")) == 1 })
+			if r := logs.records("drain deadline reached, closing tunnels")[0]; r["tunnels"] != 3.0 || r["spread"] != float64(time.Hour) {
+				t.Errorf("deadline log line %v", r)
+			}
+			if err := tc.stop(p, a.addr); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the log line of the stopped closing", func() bool { return len(logs.records("drain ended while closing tunnels")) == 1 })
+			if r := logs.records("drain ended while closing tunnels")[0]; r["closed"] != 1.0 || r["left open"] != 2.0 {
+				t.Errorf("stop log line %v", r)
+			}
+			for i, c := range tunnels[1:] {
+				echo(t, c, "not reached by the spread")
+				if leases[i+1].Drained() {
+					t.Errorf("tunnel %d marked drained", i+1)
+				}
+			}
+			if !leases[0].Drained() {
+				t.Error("the closed tunnel is not marked drained")
+			}
+		})
+	}
+}
+
+// TestCloseSpread checks closeSpread's bookkeeping: every lease is ended in order when nothing
+// stops it, a lease already released is skipped, and a closed stop channel ends nothing.
+func TestCloseSpread(t *testing.T) {
+	b := startBackend(t, "127.0.0.1:0")
+	p, err := New(context.Background(), parseUpstream(t, fmt.Sprintf(`servers = ["%s"]`, b.addr)), net.DefaultResolver, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	open := func(n int) []*Lease {
+		var ls []*Lease
+		for range n {
+			c, l, err := p.Connect(context.Background(), []byte("k"), &net.Dialer{}, quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close(); l.Release() })
+			ls = append(ls, l)
+		}
+		return ls
+	}
+	ls := open(4)
+	ls[2].Release()
+	if ended, left := closeSpread(ls, 10*time.Millisecond, nil); ended != 3 || left != 0 {
+		t.Errorf("closeSpread = %d ended, %d left; want 3, 0", ended, left)
+	}
+	for i, l := range ls {
+		if l.Drained() != (i != 2) {
+			t.Errorf("lease %d drained = %t", i, l.Drained())
+		}
+	}
+	stop := make(chan struct{})
+	close(stop)
+	ls = open(2)
+	if ended, left := closeSpread(ls, 0, stop); ended != 0 || left != 2 {
+		t.Errorf("closeSpread after stop = %d ended, %d left; want 0, 2", ended, left)
 	}
 }

@@ -122,6 +122,19 @@ func (l *logBuffer) records(msg string) []map[string]any {
 	return out
 }
 
+// startPool builds a pool of u with the system resolver and starts it, logging to the returned
+// buffer. The caller closes it (before any checkNoLeaks).
+func startPool(t *testing.T, u *conf.Upstream) (*Pool, *logBuffer) {
+	t.Helper()
+	p, err := New(context.Background(), u, net.DefaultResolver, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, logs := newLog()
+	p.Start(context.Background(), log)
+	return p, logs
+}
+
 // waitFor polls cond until it holds, failing the test after a generous bound.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

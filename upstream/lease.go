@@ -65,25 +65,33 @@ func (l *Lease) Drained() bool {
 	return l.drained
 }
 
-// closeTunnels ends every open tunnel to p and returns how many there were.
-func (p *Peer) closeTunnels() int {
-	type ender struct {
-		conn   net.Conn
-		cancel context.CancelCauseFunc
-	}
+// openLeases returns the leases of p's open tunnels, oldest first.
+func (p *Peer) openLeases() []*Lease {
 	p.mu.Lock()
-	var open []ender
+	defer p.mu.Unlock()
+	var open []*Lease
 	for l := p.leases.next; l != &p.leases; l = l.next {
-		l.drained = true
-		open = append(open, ender{l.conn, l.cancel})
+		open = append(open, l)
 	}
+	return open
+}
+
+// endDrained ends the tunnel because its backend's drain deadline passed, unless it has
+// already been released. It reports whether it ended it.
+func (l *Lease) endDrained() bool {
+	p := l.Peer
+	p.mu.Lock()
+	if l.done {
+		p.mu.Unlock()
+		return false
+	}
+	l.drained = true
+	conn, cancel := l.conn, l.cancel
 	p.mu.Unlock()
-	for _, e := range open {
-		if e.cancel != nil {
-			e.cancel(ErrDrained)
-		} else {
-			e.conn.Close()
-		}
+	if cancel != nil {
+		cancel(ErrDrained)
+	} else {
+		conn.Close()
 	}
-	return len(open)
+	return true
 }

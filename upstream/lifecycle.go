@@ -60,7 +60,7 @@ func (p *Pool) takeOver(prev *Pool, v *view) {
 	prev.mu.Lock()
 	defer prev.mu.Unlock()
 	for target, d := range prev.drains {
-		p.drains[target] = &drain{until: d.until}
+		p.drains[target] = newDrain(d.until, d.spread)
 	}
 	gone := slices.Concat(prev.retired, prev.view.Load().peers)
 	for _, peer := range gone {
@@ -81,9 +81,7 @@ func (p *Pool) Close() {
 		p.cancel()
 	}
 	for _, d := range p.drains {
-		if d.timer != nil {
-			d.timer.Stop()
-		}
+		d.end()
 	}
 	c := p.checker
 	p.mu.Unlock()

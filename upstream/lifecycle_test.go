@@ -39,7 +39,7 @@ timeout = "1s"
 			defer cancel()
 			p.Start(ctx, quiet)
 			p.Start(ctx, quiet) // a second Start does nothing
-			if _, err := p.Drain("app.test:3002", time.Hour); err != nil {
+			if _, err := p.Drain("app.test:3002", time.Hour, 0); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(50 * time.Millisecond) // let a check get under way
@@ -71,11 +71,11 @@ func TestSnapshot(t *testing.T) {
 		"127.0.0.1:3001", "127.0.0.1:3002 weight=3 max_conns=9", "127.0.0.1:3003 down", "127.0.0.1:3004",
 		"127.0.0.1:3005", "127.0.0.1:3006 backup")
 	peers := p.Peers()
-	peers[3].failed(now)                   // passive failure
-	peers[4].unhealthy.Store(true)         // failing active checks
-	p.Drain("127.0.0.1:3005", time.Minute) // drained and unhealthy: drained shows
-	l := peers[1].acquire(nil)             // one tunnel open
-	peers[1].acquire(nil).Release()        // one closed
+	peers[3].failed(now)                      // passive failure
+	peers[4].unhealthy.Store(true)            // failing active checks
+	p.Drain("127.0.0.1:3005", time.Minute, 0) // drained and unhealthy: drained shows
+	l := peers[1].acquire(nil)                // one tunnel open
+	peers[1].acquire(nil).Release()           // one closed
 	peers[4].check = checkState{failRun: 3, last: time.Unix(999, 0), lastErr: "refused"}
 	defer l.Release()
 	defer p.Close()

@@ -41,7 +41,7 @@ func TestReloadCarriesState(t *testing.T) {
 	c.Close()
 	l.Release()
 	old.Start(context.Background(), quiet) // after the refused connect: the checks would skip the dead backend
-	old.Drain(drained.addr, 0)
+	old.Drain(drained.addr, 0, 0)
 	waitFor(t, dead+" unhealthy", func() bool { return old.Peers()[2].unhealthy.Load() })
 
 	tests := []struct {

@@ -134,12 +134,7 @@ func mapsEqual(a, b map[string]float64) bool {
 func TestResolveFailureKeepsAddresses(t *testing.T) {
 	srv := dnsmasqtest.Start(t, dnsmasqtest.Options{TTL: 1}, map[string][]string{"app.test": {"127.0.0.11"}, "other.test": {"127.0.0.1"}})
 	u := parseUpstream(t, fmt.Sprintf("servers = [\"127.0.0.1:3001\", \"app.test:3002 resolve\"]\nresolver = %q\n", srv.Addr))
-	p, err := New(context.Background(), u, net.DefaultResolver, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, logs := newLog()
-	p.Start(context.Background(), log)
+	p, logs := startPool(t, u)
 	defer p.Close()
 	srv.Set(map[string][]string{"other.test": {"127.0.0.1"}})
 	waitFor(t, "the failure log line", func() bool { return len(logs.records("re-resolving server failed, keeping its addresses")) > 0 })

@@ -186,8 +186,8 @@ func (d *daemon) WriteMetrics(w io.Writer) {
 func (d *daemon) Status() listener.Status { return d.srv.Status() }
 
 // Drain stops new clients for a backend; see listener.Server.Drain.
-func (d *daemon) Drain(up, target string, deadline time.Duration) (int, error) {
-	return d.srv.Drain(up, target, deadline)
+func (d *daemon) Drain(up, target string, deadline, spread time.Duration) (int, error) {
+	return d.srv.Drain(up, target, deadline, spread)
 }
 
 // Undrain ends a drain.
