@@ -47,8 +47,9 @@ func (k HashKey) String() string {
 	return s
 }
 
-// parseHashKey parses "remote_addr", "header:NAME[:first|:last]", "cookie:NAME" or "query:NAME".
-func parseHashKey(s string) (HashKey, error) {
+// ParseHashKey parses a hash_key value: "remote_addr", "header:NAME[:first|:last]",
+// "cookie:NAME" or "query:NAME".
+func ParseHashKey(s string) (HashKey, error) {
 	if s == "remote_addr" {
 		return HashKey{}, nil
 	}

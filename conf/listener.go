@@ -110,7 +110,7 @@ func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Li
 	}
 	if v, ok := m["hash_key"]; ok {
 		if s, ok := p.str(at.key("hash_key"), v); ok {
-			k, err := parseHashKey(s)
+			k, err := ParseHashKey(s)
 			switch {
 			case err != nil:
 				p.errorf(at.key("hash_key"), "invalid hash key %q: %v", s, err)

@@ -78,6 +78,9 @@ func (t *translator) writeListener(b *bytes.Buffer, l *listenerOut) {
 	}
 	fmt.Fprintf(b, "upstream = %s\n", tomlString(l.upstream.name))
 	fmt.Fprintf(b, "preamble = %s\n", tomlString(set.preamble))
+	if k := l.upstream.def.hashKey; k != "" {
+		fmt.Fprintf(b, "hash_key = %s  # the upstream's hash key; a request without it is hashed by client address (nginx balances it round robin)\n", tomlString(k))
+	}
 	if set.maxPre > 0 {
 		fmt.Fprintf(b, "max_preamble = %d  # large_client_header_buffers\n", set.maxPre)
 	}

@@ -109,6 +109,9 @@ func listenerSummary(l *conf.Listener) string {
 	if l.MaxConnsPerClient > 0 {
 		s += fmt.Sprintf(" per_client=%d", l.MaxConnsPerClient)
 	}
+	if l.HashKey.Kind != conf.KeyRemoteAddr {
+		s += " key=" + l.HashKey.String()
+	}
 	if l.MaxPreamble != 32768 {
 		s += fmt.Sprintf(" max_preamble=%d", l.MaxPreamble)
 	}
@@ -221,26 +224,35 @@ func TestTranslate(t *testing.T) {
   upstream cookie { hash $cookie_sid consistent; server 127.0.0.1:8002; }
   upstream bin { hash $binary_remote_addr consistent; server 127.0.0.1:8003; }
   upstream lc { least_conn; server 127.0.0.1:8004 slow_start=30s; server unix:/run/app.sock; }
+  upstream arg { hash $arg_room; server 127.0.0.1:8005; }
+  upstream hdr { hash $http_x_user_id consistent; server 127.0.0.1:8006; }
+  upstream mixed { hash $cookie_sid$remote_addr consistent; server 127.0.0.1:8007; }
   server { listen 8001; location / { proxy_pass http://rr; } }
   server { listen 8002; location / { proxy_pass http://iph; } }
   server { listen 8003; location / { proxy_pass http://plain; } }
   server { listen 8004; location / { proxy_pass http://cookie; } }
   server { listen 8005; location / { proxy_pass http://bin; } }
   server { listen 8006; location / { proxy_pass http://lc; } }
+  server { listen 8007; location / { proxy_pass http://arg; } }
+  server { listen 8008; location / { proxy_pass http://hdr; } }
+  server { listen 8009; location / { proxy_pass http://mixed; } }
 }`,
 			listeners: []string{
 				"rr-8001 0.0.0.0:8001 -> rr http", "iph-8002 0.0.0.0:8002 -> iph http", "plain-8003 0.0.0.0:8003 -> plain http",
-				"cookie-8004 0.0.0.0:8004 -> cookie http", "bin-8005 0.0.0.0:8005 -> bin http", "lc-8006 0.0.0.0:8006 -> lc http",
+				"cookie-8004 0.0.0.0:8004 -> cookie http key=cookie:sid", "bin-8005 0.0.0.0:8005 -> bin http", "lc-8006 0.0.0.0:8006 -> lc http",
+				"arg-8007 0.0.0.0:8007 -> arg http key=query:room", "hdr-8008 0.0.0.0:8008 -> hdr http key=header:x-user-id",
+				"mixed-8009 0.0.0.0:8009 -> mixed http",
 			},
 			upstreams: []string{
 				"rr hash-consistent [app1.internal:80, 127.0.0.1:8000 w3]", "iph ip-hash [127.0.0.1:8001]", "plain hash [app2.internal:80]",
 				"cookie hash-consistent [127.0.0.1:8002]", "bin hash-consistent [127.0.0.1:8003]", "lc hash-consistent [127.0.0.1:8004]",
+				"arg hash [127.0.0.1:8005]", "hdr hash-consistent [127.0.0.1:8006]", "mixed hash-consistent [127.0.0.1:8007]",
 			},
 			notes: []string{
 				"2 upstream: round robin", "2 server: no port: written as app1.internal:80",
-				`5 hash: not supported yet: tether hashes the client address ($remote_addr), not "$cookie_sid"`,
 				"6 hash: nginx hashes the 4 or 16 raw address bytes",
 				"7 least_conn: not supported", "7 server: parameter slow_start", "7 server: TCP backends only",
+				`10 hash: not supported: tether hashes the client address ($remote_addr) or a single $cookie_NAME, $arg_NAME or $http_NAME, not "$cookie_sid$remote_addr"`,
 			},
 		},
 		{

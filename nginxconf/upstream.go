@@ -31,9 +31,12 @@ type upstreamDef struct {
 	balance  string
 	// keyProxyProtocol: nginx hashes $proxy_protocol_addr, the address in the PROXY header.
 	keyProxyProtocol bool
-	servers          []string
-	comments         []string
-	variants         []*variant
+	// hashKey is the hash_key of the listeners sending to the upstream, from an http
+	// upstream's `hash $cookie_NAME`, `$arg_NAME` or `$http_NAME`; "" for the client address.
+	hashKey  string
+	servers  []string
+	comments []string
+	variants []*variant
 }
 
 // variant is one tether upstream made from an upstreamDef.
@@ -149,11 +152,43 @@ func (t *translator) hash(c *Directive, u *upstreamDef) {
 		t.use(c)
 		u.keyProxyProtocol = true
 		u.comments = append(u.comments, fmt.Sprintf("nginx: %s (tether: the address of a trusted PROXY header, see proxy_protocol_in)", c))
+	case u.ctx == "http" && requestKey(c.Args[0]) != "":
+		t.use(c)
+		u.hashKey = requestKey(c.Args[0])
+		u.comments = append(u.comments, fmt.Sprintf("nginx: %s (tether: hash_key = %q on the listeners sending here)", c, u.hashKey))
 	case c.Args[0] == "$binary_remote_addr":
 		t.note(c, `not supported: nginx hashes the 4 or 16 raw address bytes, tether the address text ($remote_addr); imported as balance = %q, so clients WILL move to other backends on the switch`, u.balance)
+	case u.ctx == "http":
+		t.note(c, `not supported: tether hashes the client address ($remote_addr) or a single $cookie_NAME, $arg_NAME or $http_NAME, not %q; imported as balance = %q (a client keeps its backend while its address does not change), so clients WILL move to other backends on the switch`, c.Args[0], u.balance)
 	default:
 		t.note(c, `not supported yet: tether hashes the client address ($remote_addr), not %q; imported as balance = %q (a client keeps its backend while its address does not change), so clients WILL move to other backends on the switch`, c.Args[0], u.balance)
 	}
+}
+
+// requestKey returns the tether hash_key for an nginx http hash key that is exactly one request
+// variable: $cookie_NAME, $arg_NAME, or $http_NAME (nginx matches a header whose name, lower
+// case with "-" as "_", is NAME: written back with dashes). It returns "" for any other key,
+// such as one variable followed by more text or another variable.
+func requestKey(v string) string {
+	var kind, name string
+	for _, p := range []struct{ prefix, kind string }{{"$cookie_", "cookie"}, {"$arg_", "query"}, {"$http_", "header"}} {
+		if rest, ok := strings.CutPrefix(v, p.prefix); ok {
+			kind, name = p.kind, rest
+		}
+	}
+	if name == "" || strings.IndexFunc(name, func(r rune) bool {
+		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) >= 0 {
+		return "" // not one of the three, or the variable name ends and something follows
+	}
+	if kind == "header" {
+		name = strings.ReplaceAll(name, "_", "-")
+	}
+	key := kind + ":" + name
+	if _, err := conf.ParseHashKey(key); err != nil {
+		return ""
+	}
+	return key
 }
 
 // serverLine turns an upstream's server directive into a tether server string: the address

@@ -15,6 +15,15 @@ import (
 	"github.com/tether-proxy/tether/internal/nginxtest"
 )
 
+// serveName serves HTTP on ln, answering every request with name as the body, until the test ends.
+func serveName(t *testing.T, ln net.Listener, name string) {
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, name)
+	})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+}
+
 // TestIPHashParityWithNginx: a real nginx `http {}` upstream with ip_hash and tether's
 // balance = "ip-hash" over the same HTTP backends and server lines (random weights, a down
 // server, a localhost name) send the same clients to the same backends, and `tether lookup`
@@ -35,11 +44,7 @@ func TestIPHashParityWithNginx(t *testing.T) {
 			host = "localhost"
 		}
 		name := host + ":" + port
-		hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			io.WriteString(w, name)
-		})}
-		go hs.Serve(ln)
-		t.Cleanup(func() { hs.Close() })
+		serveName(t, ln, name)
 		line := name
 		if w := 1 + rng.IntN(3); w > 1 {
 			line += " weight=" + strconv.Itoa(w)
