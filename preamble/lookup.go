@@ -55,67 +55,83 @@ func (h *Head) HasToken(name, token string) bool {
 }
 
 // Cookie returns the value of the first cookie named name in the Cookie
-// header field lines, or nil if there is none. Cookie pairs are separated by
-// ";" (RFC 6265 section 4.2.1); names are compared case-sensitively and the
-// value is returned raw, surrounding double quotes included, with OWS
-// trimmed. A pair without "=" is skipped.
+// header field lines, read exactly as nginx reads $cookie_NAME (so that a
+// hash on it matches nginx's), or nil if there is none:
+//   - pairs are separated by ";" or ",", and spaces after a separator are
+//     skipped;
+//   - the name is compared ASCII case-insensitively;
+//   - spaces between the name and "=" and after "=" are skipped;
+//   - the value runs to the next ";", raw: a "," or trailing spaces are part
+//     of it, surrounding double quotes are kept.
+//
+// A pair without "=" does not match.
 func (h *Head) Cookie(name string) []byte {
+	if name == "" {
+		return nil
+	}
 	for i := 0; i < h.nfields; i++ {
 		f := &h.fields[i]
 		if !equalFold(h.bytes(f.name), "Cookie") {
 			continue
 		}
 		v := h.bytes(f.value)
-		for len(v) > 0 {
-			var pair []byte
-			if k := bytes.IndexByte(v, ';'); k >= 0 {
-				pair, v = v[:k], v[k+1:]
-			} else {
-				pair, v = v, nil
+		for p := 0; p < len(v); {
+			if len(v)-p >= len(name) && equalFold(v[p:p+len(name)], name) {
+				j := skipSpaces(v, p+len(name))
+				if j < len(v) && v[j] == '=' {
+					j = skipSpaces(v, j+1)
+					end := j
+					for end < len(v) && v[end] != ';' {
+						end++
+					}
+					return v[j:end:end]
+				}
 			}
-			eq := bytes.IndexByte(pair, '=')
-			if eq >= 0 && string(trimOWS(pair[:eq])) == name {
-				return trimOWS(pair[eq+1:])
+			for p < len(v) { // on to the next pair
+				c := v[p]
+				p++
+				if c == ';' || c == ',' {
+					break
+				}
 			}
+			p = skipSpaces(v, p)
 		}
 	}
 	return nil
 }
 
+// skipSpaces returns the index of the first byte of b at or after i that is
+// not a space (the end of b if there is none).
+func skipSpaces(b []byte, i int) int {
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	return i
+}
+
 // Query returns the raw, not percent-decoded value of the first parameter
-// named name in the query of the request-target, or nil if there is none.
-// The query is the part after the first "?" up to any "#"; parameters are
-// separated by "&" and the name is compared raw and case-sensitively
-// (as in the WHATWG URL application/x-www-form-urlencoded parser, before
-// decoding); empty parameters are skipped. A parameter without "=" has an
-// empty, non-nil value.
+// named name in the query of the request-target, read exactly as nginx reads
+// $arg_NAME, or nil if there is none: the query is everything after the first
+// "?"; the name is compared ASCII case-insensitively and must start the
+// query or follow a "&", and be followed by "="; the value runs to the next
+// "&". A parameter without "=" does not match.
 func (h *Head) Query(name string) []byte {
 	t := h.Target()
 	q := bytes.IndexByte(t, '?')
-	if q < 0 {
+	if q < 0 || name == "" {
 		return nil
 	}
-	t = t[q+1:]
-	if k := bytes.IndexByte(t, '#'); k >= 0 {
-		t = t[:k]
-	}
-	for len(t) > 0 {
-		var param []byte
-		if k := bytes.IndexByte(t, '&'); k >= 0 {
-			param, t = t[:k], t[k+1:]
-		} else {
-			param, t = t, nil
-		}
-		if len(param) == 0 {
+	args := t[q+1:]
+	for p := 0; p+len(name) < len(args); p++ {
+		if !equalFold(args[p:p+len(name)], name) || p > 0 && args[p-1] != '&' || args[p+len(name)] != '=' {
 			continue
 		}
-		key, value := param, param[len(param):]
-		if eq := bytes.IndexByte(param, '='); eq >= 0 {
-			key, value = param[:eq], param[eq+1:]
+		start := p + len(name) + 1
+		end := start + bytes.IndexByte(args[start:], '&')
+		if end < start {
+			end = len(args)
 		}
-		if string(key) == name {
-			return value
-		}
+		return args[start:end:end]
 	}
 	return nil
 }

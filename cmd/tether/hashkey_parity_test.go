@@ -17,7 +17,7 @@ import (
 // TestImportNginxRequestKeyParity: nginx http upstreams hashed on one request variable
 // ($cookie_sid consistent, $arg_room, $http_x_user_id consistent), imported by `tether
 // import-nginx` and served by a real `tether run`, send every request that carries the key to
-// the same backend as a real nginx with the same upstreams file. Requests without the key are
+// the same backend as a real nginx with the same upstreams file, however oddly it is spelled. Requests without the key are
 // left out: nginx balances them round robin, tether hashes the client address (documented).
 func TestImportNginxRequestKeyParity(t *testing.T) {
 	nginxtest.Require(t)
@@ -32,18 +32,36 @@ func TestImportNginxRequestKeyParity(t *testing.T) {
 		serveName(t, ln, ln.Addr().String())
 		names = append(names, ln.Addr().String())
 	}
+	// Each mode's requests carry the key in the usual way and in the odd ways nginx still
+	// reads (name case, spaces, "," between cookies, a name that is a prefix of another).
+	cookie := func(pairs string) string {
+		return "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: app\r\nCookie: " + pairs + "\r\n"
+	}
+	arg := func(query string) string {
+		return "GET /socket.io/?" + query + " HTTP/1.1\r\nHost: app\r\n"
+	}
+	header := func(line string) string { return "GET /ws HTTP/1.1\r\nHost: app\r\n" + line + "\r\n" }
 	modes := []struct {
 		name, directive string
-		request         func(key string) string // the request head carrying key
+		requests        []func(key string) string // request heads carrying key
 	}{
-		{"k_cookie", "hash $cookie_sid consistent;", func(k string) string {
-			return "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: app\r\nCookie: theme=dark; sid=" + k + "; lang=en\r\n"
+		{"k_cookie", "hash $cookie_sid consistent;", []func(string) string{
+			func(k string) string { return cookie("theme=dark; sid=" + k + "; lang=en") },
+			func(k string) string { return cookie("SID=" + k) },
+			func(k string) string { return cookie("sid = " + k + " ; x=1") },
+			func(k string) string { return cookie("x=1,sid=" + k) },
+			func(k string) string { return cookie("sidx=1; sid=" + k + ",v") },
 		}},
-		{"k_arg", "hash $arg_room;", func(k string) string {
-			return "GET /socket.io/?EIO=4&room=" + k + "&transport=polling HTTP/1.1\r\nHost: app\r\n"
+		{"k_arg", "hash $arg_room;", []func(string) string{
+			func(k string) string { return arg("EIO=4&room=" + k + "&transport=polling") },
+			func(k string) string { return arg("ROOM=" + k) },
+			func(k string) string { return arg("room&xroom=1&room=" + k) },
+			func(k string) string { return arg("a=room=1&Room=" + k + "=x") },
 		}},
-		{"k_header", "hash $http_x_user_id consistent;", func(k string) string {
-			return "GET /ws HTTP/1.1\r\nHost: app\r\nX-User-Id: " + k + "\r\n"
+		{"k_header", "hash $http_x_user_id consistent;", []func(string) string{
+			func(k string) string { return header("X-User-Id: " + k) },
+			func(k string) string { return header("x-user-id:" + k) },
+			func(k string) string { return header("X-USER-ID: " + k + "\r\nX-User-Id: other") },
 		}},
 	}
 	var ups strings.Builder
@@ -117,7 +135,7 @@ func TestImportNginxRequestKeyParity(t *testing.T) {
 			if j%5 == 0 {
 				key = "u-" + key + ".v2" // dashes and dots, as session ids have
 			}
-			head := m.request(key)
+			head := m.requests[j%len(m.requests)](key)
 			viaNginx, viaTether := ask(ngxPorts[i], head), ask(tetherPorts[i], head)
 			if viaNginx != viaTether {
 				t.Fatalf("%s key %q: nginx sent it to %q, tether to %q", m.name, key, viaNginx, viaTether)
