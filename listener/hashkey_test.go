@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/hashing"
+	"github.com/tether-proxy/tether/preamble"
 )
 
 // TestHashKey: with hash_key the key comes from the request (here a cookie, a header hop and a
@@ -113,6 +115,45 @@ servers = ["%s"]
 			_, saw, _ := strings.Cut(body, "\n")
 			if !strings.HasPrefix(saw, tc.want) {
 				t.Fatalf("backend saw\n%q\nwant\n%q", saw, tc.want)
+			}
+		})
+	}
+}
+
+// TestHeaderKey: a header key reads what nginx 1.22's $http_NAME has (the first field line, or
+// for X-Forwarded-For and Cookie all lines joined), and a hop reads the first element of the
+// first line or the last element of the last line.
+func TestHeaderKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		lines  []string
+		header string
+		hop    conf.Hop
+		want   string
+	}{
+		{"one line", []string{"X-User-Id: u1"}, "x-user-id", conf.HopAll, "u1"},
+		{"first line of another header", []string{"X-User-Id: u1", "X-User-Id: u2"}, "X-User-Id", conf.HopAll, "u1"},
+		{"xff lines joined", []string{"X-Forwarded-For: 198.51.100.7", "x-forwarded-for: 10.0.0.1, 10.0.0.2"}, "X-Forwarded-For", conf.HopAll, "198.51.100.7, 10.0.0.1, 10.0.0.2"},
+		{"cookie lines joined", []string{"Cookie: a=1", "Cookie: b=2"}, "Cookie", conf.HopAll, "a=1; b=2"},
+		{"first hop", []string{"X-Forwarded-For: 198.51.100.7 , 10.0.0.9", "X-Forwarded-For: 10.0.0.1"}, "X-Forwarded-For", conf.HopFirst, "198.51.100.7"},
+		{"last hop of the last line", []string{"X-Forwarded-For: 198.51.100.7, 10.0.0.9", "X-Forwarded-For: 10.0.0.1,  10.0.0.2"}, "X-Forwarded-For", conf.HopLast, "10.0.0.2"},
+		{"last hop of one line", []string{"X-Forwarded-For: 198.51.100.7, 10.0.0.9"}, "X-Forwarded-For", conf.HopLast, "10.0.0.9"},
+		{"absent", []string{"X-Other: 1"}, "X-Forwarded-For", conf.HopAll, ""},
+		{"absent with hop", nil, "X-Forwarded-For", conf.HopLast, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var h preamble.Head
+			head := "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Join(tc.lines, "\r\n")
+			if len(tc.lines) > 0 {
+				head += "\r\n"
+			}
+			if err := preamble.Parse([]byte(head+"\r\n"), &h); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(headerKey(&h, tc.header, tc.hop)); got != tc.want {
+				t.Errorf("headerKey(%q, %q) = %q, want %q", tc.header, tc.hop, got, tc.want)
 			}
 		})
 	}

@@ -15,10 +15,11 @@ import (
 )
 
 // TestImportNginxRequestKeyParity: nginx http upstreams hashed on one request variable
-// ($cookie_sid consistent, $arg_room, $http_x_user_id consistent), imported by `tether
-// import-nginx` and served by a real `tether run`, send every request that carries the key to
-// the same backend as a real nginx with the same upstreams file, however oddly it is spelled. Requests without the key are
-// left out: nginx balances them round robin, tether hashes the client address (documented).
+// ($cookie_sid consistent, $arg_room, $http_x_user_id and $http_x_forwarded_for consistent),
+// imported by `tether import-nginx` and served by a real `tether run`, send every request that
+// carries the key to the same backend as a real nginx with the same upstreams file, however
+// oddly it is spelled. Requests without the key are left out: nginx balances them round robin,
+// tether hashes the client address (documented).
 func TestImportNginxRequestKeyParity(t *testing.T) {
 	nginxtest.Require(t)
 	t.Parallel()
@@ -62,6 +63,13 @@ func TestImportNginxRequestKeyParity(t *testing.T) {
 			func(k string) string { return header("X-User-Id: " + k) },
 			func(k string) string { return header("x-user-id:" + k) },
 			func(k string) string { return header("X-USER-ID: " + k + "\r\nX-User-Id: other") },
+		}},
+		{"k_xff", "hash $http_x_forwarded_for consistent;", []func(string) string{
+			func(k string) string { return header("X-Forwarded-For: " + k) },
+			func(k string) string { return header("X-Forwarded-For: " + k + ", 10.0.0.1") },
+			func(k string) string {
+				return header("X-Forwarded-For: " + k + "\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3")
+			},
 		}},
 	}
 	var ups strings.Builder
