@@ -7,10 +7,12 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -85,19 +87,15 @@ func Handler(t Target, log *slog.Logger, opts Options) http.Handler {
 	})
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
-		deadline, spread := time.Duration(0), time.Duration(-1)
-		for _, p := range []struct {
-			name string
-			to   *time.Duration
-		}{{"deadline", &deadline}, {"spread", &spread}} {
-			if d := q.Get(p.name); d != "" {
-				v, err := time.ParseDuration(d)
-				if err != nil || v < 0 {
-					reply(w, http.StatusBadRequest, map[string]any{"ok": false, "error": p.name + ": want a duration such as 30s"})
-					return
-				}
-				*p.to = v
-			}
+		deadline, err := durationParam(q, "deadline", 0)
+		if err != nil {
+			reply(w, http.StatusBadRequest, map[string]any{"ok": false, "error": err.Error()})
+			return
+		}
+		spread, err := durationParam(q, "spread", -1) // -1: the configured drain_spread
+		if err != nil {
+			reply(w, http.StatusBadRequest, map[string]any{"ok": false, "error": err.Error()})
+			return
 		}
 		n, err := t.Drain(q.Get("upstream"), q.Get("server"), deadline, spread)
 		drainReply(w, log, "drain", q.Get("upstream"), q.Get("server"), n, err)
@@ -136,4 +134,17 @@ func reply(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
+}
+
+// durationParam reads the non-negative duration query parameter name, or dflt when it is absent.
+func durationParam(q url.Values, name string, dflt time.Duration) (time.Duration, error) {
+	s := q.Get(name)
+	if s == "" {
+		return dflt, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%s: want a duration such as 30s", name)
+	}
+	return v, nil
 }
