@@ -179,6 +179,12 @@ type Timeouts struct {
 	// HalfClose is how long the other side may keep sending after one side
 	// closed its write half. Defaults to Idle.
 	HalfClose time.Duration
+	// Response bounds the wait for the first byte of the backend's answer
+	// after the request head was sent, on listeners that read one (preamble
+	// "http" or "websocket"). When it passes the client gets 504 and the
+	// backend a failure (max_fails). Zero (the default) waits for as long
+	// as Idle.
+	Response time.Duration
 }
 
 // DefaultTimeouts returns the built-in defaults: handshake 10s, preamble

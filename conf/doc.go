@@ -19,6 +19,8 @@
 //	connect    = "5s"            # backend connect timeout (each attempt)
 //	idle       = "1h"            # tunnel idle timeout ("0s" is rejected)
 //	half_close = "1h"            # after one side half-closes (default = idle)
+//	response   = "0s"            # first byte of the backend's answer to a request
+//	                             # head, else 504 and a backend failure (0s = off)
 //
 //	[[listeners]]
 //	name = "wss"

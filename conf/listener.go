@@ -137,6 +137,9 @@ func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Li
 	if v, ok := m["timeouts"]; ok {
 		if tm, ok := p.table(at.key("timeouts"), v, "[listeners.timeouts]"); ok {
 			l.Timeouts = p.timeouts(at.key("timeouts"), tm, global).t
+			if _, ok := tm["response"]; ok && l.Preamble == PreambleNone && l.Timeouts.Response > 0 {
+				p.errorf(at.key("timeouts").key("response"), "the answer to a request head is awaited, but preamble = \"none\" reads none")
+			}
 		}
 	}
 	return l

@@ -17,7 +17,7 @@ import (
 // Keys each table accepts, in documentation order.
 var (
 	topKeys      = []string{"drain_timeout", "drain_spread", "max_conns", "max_handshakes", "engine", "admin", "timeouts", "listeners", "upstreams"}
-	timeoutKeys  = []string{"handshake", "preamble", "connect", "idle", "half_close"}
+	timeoutKeys  = []string{"handshake", "preamble", "connect", "idle", "half_close", "response"}
 	listenerKeys = []string{"name", "listen", "upstream", "preamble", "max_preamble", "ipv6only", "reuseport", "max_conns", "max_conns_per_client", "proxy_protocol_in", "hash_key", "forwarded_headers", "tls", "timeouts"}
 	tlsKeys      = []string{"cert", "key", "certs", "client_ca", "client_auth"}
 	upstreamKeys = []string{"balance", "servers", "proxy_protocol"}
@@ -310,6 +310,7 @@ func (p *parser) timeouts(at keyPath, m map[string]any, base timeoutLayer) timeo
 		"connect":    &out.t.Connect,
 		"idle":       &out.t.Idle,
 		"half_close": &out.t.HalfClose,
+		"response":   &out.t.Response,
 	}
 	for _, k := range timeoutKeys {
 		v, ok := m[k]
@@ -323,7 +324,7 @@ func (p *parser) timeouts(at keyPath, m map[string]any, base timeoutLayer) timeo
 		if k == "idle" {
 			hint = ` (to effectively disable the idle timeout use a long value such as "24h")`
 		}
-		if d, ok := p.duration(at.key(k), v, false, hint); ok {
+		if d, ok := p.duration(at.key(k), v, k == "response", hint); ok {
 			*fields[k] = d
 		}
 	}

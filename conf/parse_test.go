@@ -162,6 +162,58 @@ servers = ["127.0.0.1:3001"]
 			},
 		},
 		{
+			name: "response timeout: global, per listener, 0s is off",
+			in: `[timeouts]
+response = "45s"
+[[listeners]]
+name = "global"
+listen = "127.0.0.1:1"
+upstream = "app"
+[[listeners]]
+name = "own"
+listen = "127.0.0.1:2"
+upstream = "app"
+timeouts.response = "2s"
+[[listeners]]
+name = "off"
+listen = "127.0.0.1:3"
+upstream = "app"
+timeouts.response = "0s"
+[[listeners]]
+name = "raw"
+listen = "127.0.0.1:4"
+upstream = "app"
+preamble = "none"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				for i, want := range []time.Duration{45 * time.Second, 2 * time.Second, 0, 45 * time.Second} {
+					if got := c.Listeners[i].Timeouts.Response; got != want {
+						t.Errorf("listener %s: response %v, want %v", c.Listeners[i].Name, got, want)
+					}
+				}
+			},
+		},
+		{
+			name: "response timeout: a raw listener's own, negative",
+			in: `[timeouts]
+response = "-1s"
+[[listeners]]
+name = "raw"
+listen = "127.0.0.1:1"
+upstream = "app"
+preamble = "none"
+timeouts.response = "5s"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`2: timeouts.response: duration "-1s" must not be negative`,
+				`8: listeners[0].timeouts.response: the answer to a request head is awaited, but preamble = "none" reads none`,
+			},
+		},
+		{
 			name: "drain_timeout 0 closes immediately",
 			in: `drain_timeout = "0s"
 [[listeners]]

@@ -168,13 +168,32 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	if bufp != nil {
 		rt.bufs.Put(bufp)
 	}
-	stopped()
 	if err != nil {
+		stopped()
 		ss.logger().Warn("connection rejected", "reason", "backend write failed", "backend", peer.String(), "err", err)
 		backend.Close()
 		conn.Close()
 		return
 	}
+
+	// 5b. With a response timeout, the backend must start answering the head in time.
+	if wait := rt.cfg.Timeouts.Response; wait > 0 && rt.mode != 0 {
+		if err := awaitResponse(ctx, backend, wait); err != nil {
+			stopped()
+			backend.Close()
+			if ctx.Err() != nil { // a drain or stop, not the backend's fault
+				conn.Close()
+				return
+			}
+			fails := peer.Fail()
+			s.refused(rt, "response timeout")
+			ss.logger().Warn("connection rejected", "reason", "backend response timeout", "backend", peer.String(),
+				"server", peer.Server.Name, "timeout", wait, "fails", fails, "disabled", peer.Server.MaxFails > 0 && fails >= peer.Server.MaxFails)
+			s.refuse(ss, rt, conn, gatewayTimeout)
+			return
+		}
+	}
+	stopped()
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		ss.logger().Debug("tunnel opened", "sni", ss.sni, "backend", peer.String(), "server", peer.Server.Name)
 	}
@@ -259,8 +278,12 @@ func sendPreface(backend net.Conn, rt *route, cl *client, st *tls.ConnectionStat
 	return backend.SetWriteDeadline(time.Time{})
 }
 
-// badGateway answers a parsed request when no backend could be reached.
-var badGateway = &preamble.Reject{Status: 502, Reason: "no backend available"}
+// badGateway answers a parsed request when no backend could be reached, gatewayTimeout one that
+// the backend did not start answering within the response timeout.
+var (
+	badGateway     = &preamble.Reject{Status: 502, Reason: "no backend available"}
+	gatewayTimeout = &preamble.Reject{Status: 504, Reason: "backend response timeout"}
+)
 
 // Bounds on the lingering close after a refusal (nginx's lingering_close does the same): keep
 // reading what the client still sends for a moment, so the kernel does not answer it with a
@@ -285,7 +308,7 @@ func (s *Server) refuse(ss *session, rt *route, client net.Conn, err error) {
 		}
 		return
 	}
-	if rej != badGateway {
+	if rej != badGateway && rej != gatewayTimeout { // those two are logged by the caller
 		s.refused(rt, "bad request head")
 		ss.logger().Info("connection rejected", "reason", "bad request head", "status", rej.Status, "err", rej.Reason)
 	}

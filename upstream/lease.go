@@ -58,6 +58,10 @@ func (l *Lease) CancelOnDrain(cancel context.CancelCauseFunc) {
 	l.Peer.mu.Unlock()
 }
 
+// Fail records a failure of the peer after its connect succeeded (it did not answer in time),
+// counted towards max_fails / fail_timeout like a failed connect, and returns the count.
+func (l *Lease) Fail() int { return l.Peer.failed(clock()) }
+
 // Drained reports whether a drain deadline closed the tunnel.
 func (l *Lease) Drained() bool {
 	l.Peer.mu.Lock()
