@@ -44,6 +44,17 @@ func (ls *eventLoops) enabled() bool {
 
 func (ls *eventLoops) tunnels() int { return int(ls.count.Load()) }
 
+// wakeups is how many rounds the loops have run in all.
+func (ls *eventLoops) wakeups() uint64 {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	var n uint64
+	for _, lp := range ls.loops {
+		n += lp.wakeups.Load()
+	}
+	return n
+}
+
 // close lets every loop end once it has no tunnel left.
 func (ls *eventLoops) close() {
 	ls.mu.Lock()
@@ -174,7 +185,9 @@ type loop struct {
 
 	base  time.Time // origin of now and deadlines
 	clock int64     // ns since base, refreshed once per wake-up
-	armed int64     // deadline set on epf, 0 if none
+	armed int64     // deadline set on epf: 0 if none, deadlineSpent once it has passed
+
+	wakeups atomic.Uint64 // rounds of run: a loop with nothing to do must not add to it
 
 	slots     []*loopTunnel // by slot number (epoll event data)
 	free      []int32       // free slot numbers
@@ -258,6 +271,7 @@ func (lp *loop) wake() {
 func (lp *loop) run() {
 	defer lp.shutdown()
 	for {
+		lp.wakeups.Add(1)
 		lp.clock = int64(time.Since(lp.base))
 		if !lp.drainInbox() {
 			return
@@ -309,7 +323,11 @@ func (lp *loop) wait() {
 	err := lp.epraw.Read(lp.pollFn)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			lp.armed = 0 // the deadline is spent; timers run next round
+			// The deadline is spent but still set on epf: every wait would
+			// return at once until armDeadline moves or clears it, even when
+			// the timer heap is now empty (issue 10: a loop spinning at 100%
+			// CPU after its last tunnel idled out).
+			lp.armed = deadlineSpent
 			return
 		}
 		panic(fmt.Sprintf("splice: event loop wait: %v", err)) // the epoll fd is ours: cannot happen
@@ -328,7 +346,13 @@ func (lp *loop) epollNow() {
 	}
 }
 
-// armDeadline sets the netpoller deadline to the earliest timer.
+// deadlineSpent marks lp.armed when the deadline set on epf has passed: it
+// differs from every due time and from 0 (no timer), so the next
+// armDeadline always replaces or clears it.
+const deadlineSpent = -1
+
+// armDeadline sets the netpoller deadline to the earliest timer, or clears
+// it when no timer is pending.
 func (lp *loop) armDeadline() {
 	due := int64(0)
 	if len(lp.timers) > 0 {

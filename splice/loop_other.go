@@ -10,10 +10,11 @@ import (
 // Off Linux there is no event loop: every tunnel runs on goroutines.
 type eventLoops struct{}
 
-func (eventLoops) init(Mode, int) {}
-func (eventLoops) tunnels() int   { return 0 }
-func (eventLoops) close()         {}
-func (eventLoops) wait()          {}
+func (eventLoops) init(Mode, int)  {}
+func (eventLoops) tunnels() int    { return 0 }
+func (eventLoops) wakeups() uint64 { return 0 }
+func (eventLoops) close()          {}
+func (eventLoops) wait()           {}
 
 func (eventLoops) prestart(*Engine) error { return nil }
 func (eventLoops) start(*Engine, context.Context, net.Conn, net.Conn, Options, func(Result)) bool {
