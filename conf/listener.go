@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -86,6 +87,9 @@ func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Li
 	if v, ok := m["ipv6only"]; ok {
 		if b, ok := v.(bool); ok {
 			l.IPv6Only = b
+			if !b && !socketOptionsSupported {
+				p.errorf(at.key("ipv6only"), "ipv6only = false needs Linux; on %s the platform's default applies", runtime.GOOS)
+			}
 		} else {
 			p.errorf(at.key("ipv6only"), "expected a boolean, got %s", describe(v))
 		}
@@ -93,6 +97,9 @@ func (p *parser) listener(at keyPath, m map[string]any, global timeoutLayer) *Li
 	if v, ok := m["reuseport"]; ok {
 		if b, ok := v.(bool); ok {
 			l.ReusePort = b
+			if b && !socketOptionsSupported {
+				p.errorf(at.key("reuseport"), "reuseport = true needs Linux (SO_REUSEPORT load balancing); not available on %s", runtime.GOOS)
+			}
 		} else {
 			p.errorf(at.key("reuseport"), "expected a boolean, got %s", describe(v))
 		}
@@ -282,3 +289,8 @@ func listenConflict(a, b *Listener) (dup bool, reason string) {
 	}
 	return false, ""
 }
+
+// socketOptionsSupported says whether this build sets the listener socket options ipv6only and
+// reuseport (listener/sockopt_linux.go); elsewhere a config asking for them is refused rather
+// than silently ignored.
+var socketOptionsSupported = runtime.GOOS == "linux"

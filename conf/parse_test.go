@@ -1154,3 +1154,37 @@ func dump(v any) string {
 	}
 	return fmt.Sprintf("%+v", v)
 }
+
+// TestSocketOptionsOffLinux pins one of issue 10's smaller defects: off Linux, ipv6only = false
+// and reuseport = true were accepted and silently ignored. A build that cannot set them refuses
+// them with the file, line and key; the defaults (ipv6only = true, no reuseport) stay accepted.
+func TestSocketOptionsOffLinux(t *testing.T) {
+	defer func(was bool) { socketOptionsSupported = was }(socketOptionsSupported)
+	socketOptionsSupported = false
+	tests := []struct {
+		name, keys string
+		errs       []string
+	}{
+		{"defaults", "", nil},
+		{"explicit defaults", "ipv6only = true\nreuseport = false\n", nil},
+		{"ipv6only off", "ipv6only = false\n", []string{`5: listeners[0].ipv6only: ipv6only = false needs Linux`}},
+		{"reuseport on", "reuseport = true\n", []string{`5: listeners[0].reuseport: reuseport = true needs Linux`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := "[[listeners]]\nname = \"a\"\nlisten = \"[::1]:8443\"\nupstream = \"app\"\n" + tc.keys +
+				"[upstreams.app]\nservers = [\"127.0.0.1:3001\"]\n"
+			_, err := Parse(testFile, []byte(in))
+			var ps Problems
+			errors.As(err, &ps)
+			if len(ps) != len(tc.errs) {
+				t.Fatalf("problems %v, want %d", err, len(tc.errs))
+			}
+			for i, want := range tc.errs {
+				if got := ps[i].Error(); !strings.HasPrefix(got, testFile+":"+want) {
+					t.Errorf("problem %d:\n got: %s\nwant: %s...", i, got, want)
+				}
+			}
+		})
+	}
+}

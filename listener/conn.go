@@ -44,7 +44,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 
 	// 0. Limits: the process's and the listener's connection caps, before any work.
 	if reason := l.admit(rt); reason != "" {
-		s.refused(rt, reason)
+		s.reject(ss, slog.LevelWarn, reason)
 		raw.SetLinger(0)
 		raw.Close()
 		return
@@ -57,8 +57,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	stopped := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 	fail := func(reason string, err error) {
 		stopped()
-		s.refused(rt, reason)
-		ss.logger().Info("connection rejected", "reason", reason, "err", err)
+		s.reject(ss, slog.LevelInfo, reason, "err", err)
 		raw.Close()
 	}
 
@@ -72,7 +71,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	if rt.cfg.MaxConnsPerClient > 0 {
 		if !l.clients.acquire(cl.ip, rt.cfg.MaxConnsPerClient) {
 			stopped()
-			s.refused(rt, "max_conns_per_client")
+			s.reject(ss, slog.LevelInfo, "max_conns_per_client", "max", rt.cfg.MaxConnsPerClient)
 			raw.SetLinger(0)
 			raw.Close()
 			return
@@ -84,20 +83,9 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	conn := net.Conn(raw)
 	var tlsState *tls.ConnectionState
 	if rt.tls != nil {
-		slots := *s.handshake.Load()
-		select {
-		case slots <- struct{}{}:
-		default:
-			fail("max_handshakes", errors.New("too many TLS handshakes in progress"))
-			return
-		}
-		tc := splice.TLSServer(raw, rt.tls.Config())
-		hsStart := time.Now()
-		err := tlsterm.Handshake(tc, rt.cfg.Timeouts.Handshake)
-		<-slots
-		rt.metrics.handshake.UpdateDuration(hsStart)
+		tc, reason, err := s.handshakeTLS(rt, raw)
 		if err != nil {
-			fail("tls handshake", err)
+			fail(reason, err)
 			return
 		}
 		st := tc.ConnectionState()
@@ -150,8 +138,7 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 			rt.bufs.Put(bufp)
 		}
 		stopped()
-		s.refused(rt, "no backend")
-		ss.logger().Warn("connection rejected", "reason", "no backend", "key", string(key), "err", err)
+		s.reject(ss, slog.LevelWarn, "no backend", "key", string(key), "err", err)
 		if rt.mode != 0 {
 			s.refuse(ss, rt, conn, badGateway)
 		} else {
@@ -170,9 +157,14 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 	}
 	if err != nil {
 		stopped()
-		ss.logger().Warn("connection rejected", "reason", "backend write failed", "backend", peer.String(), "err", err)
 		backend.Close()
 		conn.Close()
+		if ctx.Err() != nil { // a drain or stop, not the backend's fault
+			return
+		}
+		fails := peer.Fail()
+		s.reject(ss, slog.LevelWarn, "backend write failed", "backend", peer.String(), "server", peer.Server.Name,
+			"err", err, "fails", fails, "disabled", peer.Server.MaxFails > 0 && fails >= peer.Server.MaxFails)
 		return
 	}
 
@@ -186,9 +178,8 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 				return
 			}
 			fails := peer.Fail()
-			s.refused(rt, "response timeout")
-			ss.logger().Warn("connection rejected", "reason", "backend response timeout", "backend", peer.String(),
-				"server", peer.Server.Name, "timeout", wait, "fails", fails, "disabled", peer.Server.MaxFails > 0 && fails >= peer.Server.MaxFails)
+			s.reject(ss, slog.LevelWarn, "response timeout", "backend", peer.String(), "server", peer.Server.Name,
+				"timeout", wait.String(), "fails", fails, "disabled", peer.Server.MaxFails > 0 && fails >= peer.Server.MaxFails)
 			s.refuse(ss, rt, conn, gatewayTimeout)
 			return
 		}
@@ -205,6 +196,39 @@ func (l *listener) serveConn(raw *net.TCPConn) {
 		Idle:      rt.cfg.Timeouts.Idle,
 		HalfClose: rt.cfg.Timeouts.HalfClose,
 	}, ss.finish)
+}
+
+// handshakeTLS terminates TLS on raw within the handshake timeout. The connection first waits
+// for its ClientHello without holding anything but its socket, then takes one of the
+// max_handshakes slots for the handshake proper: connections that never say hello cannot lock
+// the ready ones out. On failure it returns the refusal's reason.
+func (s *Server) handshakeTLS(rt *route, raw *net.TCPConn) (tc *tls.Conn, reason string, err error) {
+	timeout := rt.cfg.Timeouts.Handshake
+	if timeout > 0 {
+		raw.SetReadDeadline(time.Now().Add(timeout))
+	}
+	waitStart := time.Now()
+	if err := tlsterm.AwaitClientHello(raw); err != nil {
+		return nil, "tls handshake", err
+	}
+	slots := *s.handshake.Load()
+	select {
+	case slots <- struct{}{}:
+	default:
+		return nil, "max_handshakes", errors.New("too many TLS handshakes in progress")
+	}
+	defer func() { <-slots }()
+	if timeout > 0 {
+		timeout = max(timeout-time.Since(waitStart), time.Millisecond)
+	}
+	tc = splice.TLSServer(raw, rt.tls.Config())
+	hsStart := time.Now()
+	err = tlsterm.Handshake(tc, timeout)
+	rt.metrics.handshake.UpdateDuration(hsStart)
+	if err != nil {
+		return nil, "tls handshake", err
+	}
+	return tc, "", nil
 }
 
 // client is who a connection is from: the socket's peer, or what a trusted PROXY header says.
@@ -309,8 +333,7 @@ func (s *Server) refuse(ss *session, rt *route, client net.Conn, err error) {
 		return
 	}
 	if rej != badGateway && rej != gatewayTimeout { // those two are logged by the caller
-		s.refused(rt, "bad request head")
-		ss.logger().Info("connection rejected", "reason", "bad request head", "status", rej.Status, "err", rej.Reason)
+		s.reject(ss, slog.LevelInfo, "bad request head", "status", rej.Status, "err", rej.Reason)
 	}
 	client.SetWriteDeadline(time.Now().Add(lingerTime))
 	if _, err := client.Write(rej.Response()); err != nil {

@@ -111,8 +111,9 @@ servers = ["%s"]
 	}
 }
 
-// TestMaxHandshakes: a client stuck in its TLS handshake holds a slot; with max_handshakes = 1
-// the next handshake is refused at once, and served again once the slot is free.
+// TestMaxHandshakes: a client stuck in its TLS handshake (it sent its ClientHello, then went
+// quiet) holds a slot; with max_handshakes = 1 the next handshake is refused at once, and served
+// again once the slot is free.
 func TestMaxHandshakes(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, "echo", "127.0.0.1:0", echo)
@@ -142,7 +143,10 @@ servers = ["%s"]
 		t.Fatalf("first handshake: %v", err)
 	}
 	p.log.waitLog(t, `"msg":"tunnel closed"`)        // the first client is gone; its slot is free
-	stuck := dialFrom(t, "127.0.0.1", p.addr("tls")) // connects, never sends a ClientHello
+	stuck := dialFrom(t, "127.0.0.1", p.addr("tls")) // says hello, never finishes the handshake
+	if _, err := stuck.Write(clientHello(t)); err != nil {
+		t.Fatal(err)
+	}
 	for wait := time.Now().Add(5 * time.Second); !strings.Contains(metricsText(p), "tether_tls_handshakes_in_progress 1"); {
 		if time.Now().After(wait) { // the stuck one should have taken the slot by now
 			t.Fatalf("the stuck client holds no handshake slot:\n%s\n%s", metricsText(p), p.log.String())

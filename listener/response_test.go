@@ -69,7 +69,7 @@ servers = ["%s max_fails=1 fail_timeout=1m", "%s"]
 	if resp, _ := ask(victim); resp.StatusCode != 504 || !resp.Close {
 		t.Fatalf("client of the hung backend: status %d, close %t; want 504, close", resp.StatusCode, resp.Close)
 	}
-	p.log.waitLog(t, `"reason":"backend response timeout"`)
+	p.log.waitLog(t, `"reason":"response timeout"`)
 	p.log.waitLog(t, `"disabled":true`)
 	var metrics strings.Builder
 	p.srv.WriteMetrics(&metrics)

@@ -44,6 +44,7 @@ type Server struct {
 	terms     map[string]*tlsterm.Terminator // by listener name, kept across reloads
 	inherited map[string]*os.File
 	serving   bool
+	stopping  bool          // StopAccepting ran: nothing is bound, accepted or reloaded any more
 	stopped   chan struct{} // closed by Shutdown
 	conns     map[*connState]struct{}
 
@@ -57,12 +58,17 @@ type Server struct {
 	handshake atomic.Pointer[chan struct{}] // TLS handshake slots (max_handshakes)
 	maxConns  atomic.Int64                  // process-wide cap on served connections; 0 = none
 	metrics   *metrics.Set
+	refusals  refusalLog // rate-limits the log lines of refused connections
 }
 
 // connState is one served connection, tracked so that a drain can end it.
 type connState struct {
 	cancel context.CancelCauseFunc
 }
+
+// ErrStopping is returned by Reload once the Server has stopped accepting (a shutdown or a
+// binary upgrade's drain has begun): a reload then would bind and serve again.
+var ErrStopping = errors.New("reload refused: the server is shutting down")
 
 // errDrained is the cause given to a connection's context when the drain deadline ends it.
 var errDrained = errors.New("drain deadline")
@@ -265,13 +271,14 @@ func (s *Server) bindMissing(ctx context.Context) error {
 			}
 			return err
 		}
+		s.mu.Lock()
 		l.ln = ln
+		s.mu.Unlock()
 		bound = append(bound, l)
 	}
 	s.mu.Lock()
-	serving := s.serving
-	s.mu.Unlock()
-	if serving {
+	defer s.mu.Unlock()
+	if s.serving && !s.stopping {
 		for _, l := range bound {
 			s.startAccepting(l)
 		}
@@ -301,6 +308,9 @@ func (s *Server) takeInherited(key string) (net.Listener, error) {
 func (s *Server) Reload(ctx context.Context, cfg *conf.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	if s.isStopping() {
+		return ErrStopping
+	}
 	p, err := s.prepare(ctx, cfg)
 	if err != nil {
 		return err
@@ -327,19 +337,34 @@ func (s *Server) Reload(ctx context.Context, cfg *conf.Config) error {
 		}
 		fresh[key] = ln
 	}
+	if s.isStopping() { // StopAccepting ran while the new configuration was prepared
+		for _, f := range fresh {
+			f.Close()
+		}
+		return ErrStopping
+	}
 	s.commit(p)
 	s.mu.Lock()
-	serving := s.serving
+	defer s.mu.Unlock()
 	for _, l := range s.lns {
 		if ln := fresh[l.key]; ln != nil {
+			if s.stopping { // StopAccepting ran during commit: bind nothing new
+				ln.Close()
+				continue
+			}
 			l.ln = ln
-			if serving {
+			if s.serving {
 				s.startAccepting(l)
 			}
 		}
 	}
-	s.mu.Unlock()
 	return nil
+}
+
+func (s *Server) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
 }
 
 // Addr returns the bound address of the named listener, or nil.
@@ -383,7 +408,7 @@ func (s *Server) Serve() {
 	s.mu.Lock()
 	s.serving = true
 	for _, l := range s.lns {
-		if l.ln != nil {
+		if l.ln != nil && !s.stopping {
 			s.startAccepting(l)
 		}
 	}
@@ -412,14 +437,19 @@ func (s *Server) Active() int64 { return s.active.Load() }
 
 // StopAccepting closes every listening socket: queued and new connections are left to
 // whoever else holds the socket (a new process after a binary upgrade) or refused.
+// From then on Reload is refused (ErrStopping) and nothing new is bound or accepted.
 func (s *Server) StopAccepting() {
 	s.mu.Lock()
-	lns := s.lns
-	s.mu.Unlock()
-	for _, l := range lns {
+	s.stopping = true
+	var socks []net.Listener
+	for _, l := range s.lns {
 		if l.ln != nil {
-			l.ln.Close()
+			socks = append(socks, l.ln)
 		}
+	}
+	s.mu.Unlock()
+	for _, ln := range socks {
+		ln.Close()
 	}
 	s.accepting.Wait()
 }

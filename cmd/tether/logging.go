@@ -26,7 +26,7 @@ func (lf *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(lf.level)); err != nil {
 		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", lf.level)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText}
 	switch strings.ToLower(lf.format) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
@@ -34,4 +34,13 @@ func (lf *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format %q: want json or text", lf.format)
+}
+
+// durationsAsText writes durations as Go spells them ("30s", "1.5ms"), not as the integer
+// nanoseconds the JSON handler would: an operator reads "drain_timeout":"30s" at a glance.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }

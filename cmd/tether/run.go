@@ -111,6 +111,7 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 			reason = sig.String()
 		}
 	}
+	stopWatch() // a certificate change during the drain must not reload (and bind) anything
 	cur := srv.Config()
 	log.Info("shutting down", "reason", reason, "drain_timeout", cur.DrainTimeout,
 		"drain_spread", cur.DrainSpread, "connections", srv.Active())
@@ -121,10 +122,13 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 	defer cancel()
 	go func() {
 		for sig := range sigs {
-			if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+			switch sig {
+			case syscall.SIGINT, syscall.SIGTERM:
 				log.Warn("second signal: closing all connections now", "signal", sig.String())
 				cancel()
 				return
+			default:
+				log.Warn("reload refused: shutting down", "signal", sig.String())
 			}
 		}
 	}()
@@ -258,7 +262,7 @@ func (d *daemon) watchCertificates() (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done) }
+	return sync.OnceFunc(func() { close(done) })
 }
 
 // certPollInterval is how often certificate files are checked for changes.
