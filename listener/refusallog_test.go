@@ -3,6 +3,7 @@ package listener
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,11 @@ servers = ["%s"]
 		}
 	}
 	refuseOne := func() {
-		c := dialFrom(t, "127.0.0.2", p.addr("capped"))
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+		c, err := d.Dial("tcp", p.addr("capped"))
+		if err != nil { // a refusal can reset the connection before Dial returns
+			return
+		}
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		c.Read(make([]byte, 1)) // returns once tether has closed it
 		c.Close()
