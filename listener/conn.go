@@ -24,177 +24,288 @@ import (
 // aLongTimeAgo is a deadline in the past: setting it makes blocked I/O return at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// serveConn runs the pipeline for one accepted connection, top to bottom, and hands the tunnel
-// to the engine; the session's finish logs and releases everything when the tunnel ends. On
-// the event-loop engine this goroutine ends there: an idle tunnel holds none.
+// serveConn runs the pipeline for one accepted connection and hands the tunnel to the engine;
+// the session's finish logs and releases everything when the tunnel ends. On the event-loop
+// engine this goroutine ends there: an idle tunnel holds none.
 func (l *listener) serveConn(raw *net.TCPConn) {
-	s := l.srv
-	rt := l.rt.Load()
-	ss := &session{l: l, rt: rt, start: time.Now()}
-	ss.cl = client{addr: raw.RemoteAddr().(*net.TCPAddr), local: raw.LocalAddr().(*net.TCPAddr)}
-	ss.cl.ip = ss.cl.addr.AddrPort().Addr()
-	cl := &ss.cl
-	handedOff := false
-	defer func() {
-		if !handedOff {
-			ss.cleanup()
-		}
-	}()
-	rt.metrics.accepted.Inc()
-
-	// 0. Limits: the process's and the listener's connection caps, before any work.
-	if reason := l.admit(rt); reason != "" {
-		s.reject(ss, slog.LevelWarn, reason)
-		raw.SetLinger(0)
-		raw.Close()
+	c := setup{ss: l.newSession(raw), raw: raw, conn: raw}
+	if r := c.pipeline(); r != nil {
+		c.refuse(r)
 		return
 	}
+	c.startTunnel()
+}
+
+// pipeline runs the steps of connection setup in order, each in the package that owns it; the
+// first refusal ends it.
+func (c *setup) pipeline() *refusal {
+	if r := c.admit(); r != nil {
+		return r
+	}
+	if r := c.proxyIn(); r != nil {
+		return r
+	}
+	if r := c.limitPerClient(); r != nil {
+		return r
+	}
+	if r := c.terminateTLS(); r != nil {
+		return r
+	}
+	if r := c.readHead(); r != nil {
+		return r
+	}
+	if r := c.chooseAndDial(); r != nil {
+		return r
+	}
+	if r := c.preface(); r != nil {
+		return r
+	}
+	return c.awaitResponse()
+}
+
+// setup is what the pipeline of one connection holds until the tunnel starts (or the
+// connection is refused). It lives on the pipeline's stack: a tunnel keeps only its session.
+type setup struct {
+	ss       *session
+	raw      *net.TCPConn
+	conn     net.Conn // raw, or the TLS connection over it
+	tlsState *tls.ConnectionState
+	ctx      context.Context // ends on a drain, a stop, or the backend's drain deadline
+	stop     func() bool     // unregisters the drain's interruption of blocked setup I/O
+	bufp     *[]byte         // the head buffer, borrowed from the route while the head matters
+	head     preamble.Head
+	replay   []byte // bytes to replay to the backend: the head (rewritten with forwarded_headers)
+	backend  net.Conn
+}
+
+// refusal is why a connection is not tunnelled: what to count, log and answer.
+type refusal struct {
+	reason    string           // tether_connections_refused_total's reason and the log line's
+	uncounted bool             // the client left or a drain interrupted: not a refusal, logged at debug
+	level     slog.Level       // of the log line
+	answer    *preamble.Reject // the HTTP answer, for a client whose request head was read
+	reset     bool             // close with a reset: refused before a byte was read
+	err       error
+	attrs     []any
+}
+
+// refuse is the pipeline's one exit: it answers, counts, logs and releases.
+func (c *setup) refuse(r *refusal) {
+	s, ss := c.ss.l.srv, c.ss
+	if c.stop != nil {
+		c.stop()
+	}
+	c.releaseHead()
+	if c.backend != nil {
+		c.backend.Close()
+	}
+	attrs := r.attrs
+	if r.err != nil {
+		attrs = append(attrs, "err", r.err)
+	}
+	switch {
+	case !r.uncounted:
+		s.reject(ss, r.level, r.reason, attrs...)
+	case s.log.Enabled(context.Background(), slog.LevelDebug):
+		ss.logger().Debug("connection closed", append([]any{"reason", r.reason}, attrs...)...)
+	}
+	switch {
+	case r.answer != nil:
+		answer(c.conn, r.answer)
+	case r.reset:
+		c.raw.SetLinger(0)
+		c.raw.Close()
+	default:
+		c.conn.Close()
+	}
+	ss.cleanup()
+}
+
+// admit applies the process's and the listener's connection caps, before any work.
+func (c *setup) admit() *refusal {
+	ss := c.ss
+	if reason := ss.l.admit(ss.rt); reason != "" {
+		return &refusal{reason: reason, level: slog.LevelWarn, reset: true}
+	}
 	ss.admitted = true
-	ctx, cs := s.track()
-	ss.cs = cs
-
+	ctx, cs := ss.l.srv.track()
+	ss.cs, c.ctx = cs, ctx
 	// Until forwarding starts, a drain or stop interrupts whichever step is blocked.
-	stopped := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
-	fail := func(reason string, err error) {
-		stopped()
-		s.reject(ss, slog.LevelInfo, reason, "err", err)
-		raw.Close()
-	}
+	raw := c.raw
+	c.stop = context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
+	return nil
+}
 
-	// 1. PROXY protocol from trusted load balancers: the header's source is the client.
-	if pi := rt.cfg.ProxyIn; pi != nil {
-		if err := readProxyHeader(raw, pi, cl); err != nil {
-			fail("proxy header", err)
-			return
-		}
+// proxyIn reads the PROXY header of a trusted load balancer: its source is the client.
+func (c *setup) proxyIn() *refusal {
+	pi := c.ss.rt.cfg.ProxyIn
+	if pi == nil {
+		return nil
 	}
-	if rt.cfg.MaxConnsPerClient > 0 {
-		if !l.clients.acquire(cl.ip, rt.cfg.MaxConnsPerClient) {
-			stopped()
-			s.reject(ss, slog.LevelInfo, "max_conns_per_client", "max", rt.cfg.MaxConnsPerClient)
-			raw.SetLinger(0)
-			raw.Close()
-			return
-		}
-		ss.perClient = true
+	if err := readProxyHeader(c.raw, pi, &c.ss.cl); err != nil {
+		return &refusal{reason: "proxy header", level: slog.LevelInfo, err: err}
 	}
+	return nil
+}
 
-	// 2. TLS termination on wss listeners, bounded in time and in concurrent handshakes.
-	conn := net.Conn(raw)
-	var tlsState *tls.ConnectionState
-	if rt.tls != nil {
-		tc, reason, err := s.handshakeTLS(rt, raw)
-		if err != nil {
-			fail(reason, err)
-			return
-		}
-		st := tc.ConnectionState()
-		conn, tlsState = tc, &st
-		ss.sni = st.ServerName
+// limitPerClient applies max_conns_per_client to the client (known after the PROXY header).
+func (c *setup) limitPerClient() *refusal {
+	ss := c.ss
+	max := ss.rt.cfg.MaxConnsPerClient
+	if max <= 0 {
+		return nil
 	}
-
-	// 3. Read the HTTP request head, bounded in size and time. Everything read is replayed.
-	var bufp *[]byte
-	var replay []byte
-	var head preamble.Head
-	if rt.mode != 0 {
-		bufp = rt.bufs.Get().(*[]byte)
-		conn.SetReadDeadline(time.Now().Add(rt.cfg.Timeouts.Preamble))
-		n, err := preamble.Read(conn, *bufp, &head, rt.mode)
-		if err != nil {
-			rt.bufs.Put(bufp)
-			stopped()
-			s.refuse(ss, rt, conn, err)
-			return
-		}
-		conn.SetReadDeadline(time.Time{})
-		replay = (*bufp)[:n]
-		if f := rt.cfg.Forwarded; f != nil {
-			peer := cl.ip
-			if cl.via != nil {
-				peer, _ = netip.AddrFromSlice(cl.via.IP)
-			}
-			rewritten := appendForwarded(make([]byte, 0, n+128), &head, f, peer, cl.ip, tlsState != nil)
-			replay = append(rewritten, replay[head.Len():]...)
-		}
+	if !ss.l.clients.acquire(ss.cl.ip, max) {
+		return &refusal{reason: "max_conns_per_client", level: slog.LevelInfo, reset: true, attrs: []any{"max", max}}
 	}
+	ss.perClient = true
+	return nil
+}
 
-	// 4. Choose the backend by hashing the client address exactly as nginx spells
-	// $remote_addr (an IPv4 client on a dual-stack socket is "::ffff:a.b.c.d"), or the
-	// configured hash_key when the request has it, then dial it, moving on to the next peer of
-	// the hash when a connect fails.
+// terminateTLS runs the TLS handshake on wss listeners (see handshakeTLS).
+func (c *setup) terminateTLS() *refusal {
+	ss := c.ss
+	if ss.rt.tls == nil {
+		return nil
+	}
+	tc, reason, err := ss.l.srv.handshakeTLS(ss.rt, c.raw)
+	if err != nil {
+		return &refusal{reason: reason, level: slog.LevelInfo, err: err}
+	}
+	st := tc.ConnectionState()
+	c.conn, c.tlsState = tc, &st
+	ss.sni = st.ServerName
+	return nil
+}
+
+// readHead reads the HTTP request head, bounded in size and time, on listeners that read one.
+// Everything read is replayed to the backend.
+func (c *setup) readHead() *refusal {
+	rt := c.ss.rt
+	if !rt.readsHead() {
+		return nil
+	}
+	c.bufp = rt.bufs.Get().(*[]byte)
+	c.conn.SetReadDeadline(time.Now().Add(rt.cfg.Timeouts.Preamble))
+	n, err := preamble.Read(c.conn, *c.bufp, &c.head, rt.mode)
+	if err != nil {
+		return headRefusal(err)
+	}
+	c.conn.SetReadDeadline(time.Time{})
+	c.replay = (*c.bufp)[:n]
+	if f := rt.cfg.Forwarded; f != nil {
+		cl := &c.ss.cl
+		peer := cl.ip
+		if cl.via != nil {
+			peer, _ = netip.AddrFromSlice(cl.via.IP)
+		}
+		rewritten := appendForwarded(make([]byte, 0, n+128), &c.head, f, peer, cl.ip, c.tlsState != nil)
+		c.replay = append(rewritten, c.replay[c.head.Len():]...)
+	}
+	return nil
+}
+
+// headRefusal turns a failed head read into its refusal: a malformed head is answered with
+// its HTTP error; a client that left or broke the connection gets no answer and is no refusal.
+func headRefusal(err error) *refusal {
+	var rej *preamble.Reject
+	if errors.As(err, &rej) {
+		return &refusal{reason: "bad request head", level: slog.LevelInfo, answer: rej,
+			attrs: []any{"status", rej.Status, "err", rej.Reason}}
+	}
+	reason := "read failed"
+	if errors.Is(err, io.EOF) {
+		reason = "client closed before request"
+	}
+	return &refusal{reason: reason, uncounted: true, err: err}
+}
+
+// chooseAndDial chooses the backend by hashing the client address exactly as nginx spells
+// $remote_addr (an IPv4 client on a dual-stack socket is "::ffff:a.b.c.d"), or the configured
+// hash_key when the request has it, then dials it, moving on to the next peer of the hash when
+// a connect fails.
+func (c *setup) chooseAndDial() *refusal {
+	ss, rt := c.ss, c.ss.rt
 	var keyBuf [64]byte
-	key := rt.pool.AppendKey(keyBuf[:0], cl.ip, cl.ip.Is4In6())
-	if rt.cfg.HashKey.Kind != conf.KeyRemoteAddr && rt.mode != 0 {
-		if k := stickyKey(rt.cfg.HashKey, &head); k != nil {
+	key := rt.pool.AppendKey(keyBuf[:0], ss.cl.ip, ss.cl.ip.Is4In6())
+	if rt.cfg.HashKey.Kind != conf.KeyRemoteAddr && rt.readsHead() {
+		if k := stickyKey(rt.cfg.HashKey, &c.head); k != nil {
 			key = k
 		}
 	}
 	dialStart := time.Now()
-	backend, peer, err := rt.pool.Connect(ctx, key, rt.dialer, ss)
+	backend, peer, err := rt.pool.Connect(c.ctx, key, rt.dialer, ss)
 	rt.metrics.connect.UpdateDuration(dialStart)
 	if err != nil {
-		if bufp != nil {
-			rt.bufs.Put(bufp)
+		r := &refusal{reason: "no backend", level: slog.LevelWarn, err: err, attrs: []any{"key", string(key)}}
+		if rt.readsHead() {
+			r.answer = badGateway
 		}
-		stopped()
-		s.reject(ss, slog.LevelWarn, "no backend", "key", string(key), "err", err)
-		if rt.mode != 0 {
-			s.refuse(ss, rt, conn, badGateway)
-		} else {
-			conn.Close()
-		}
-		return
+		return r
 	}
-	ss.peer = peer
-	peer.CancelOnDrain(cs.cancel) // a drain deadline on this backend ends the tunnel
+	c.backend, ss.peer = backend, peer
+	peer.CancelOnDrain(ss.cs.cancel) // a drain deadline on this backend ends the tunnel
+	return nil
+}
 
-	// 5. PROXY header (if configured) and the replayed head, in one write.
-	err = sendPreface(backend, rt, cl, tlsState, replay)
-	ss.replayed = int64(len(replay))
-	if bufp != nil {
-		rt.bufs.Put(bufp)
-	}
+// preface writes the PROXY header (if configured) and the replayed head, in one write.
+func (c *setup) preface() *refusal {
+	ss := c.ss
+	err := sendPreface(c.backend, ss.rt, &ss.cl, c.tlsState, c.replay)
+	ss.replayed = int64(len(c.replay))
+	c.releaseHead()
 	if err != nil {
-		stopped()
-		backend.Close()
-		conn.Close()
-		if ctx.Err() != nil { // a drain or stop, not the backend's fault
-			return
-		}
-		fails := peer.Fail()
-		s.reject(ss, slog.LevelWarn, "backend write failed", "backend", peer.String(), "server", peer.Server.Name,
-			"err", err, "fails", fails, "disabled", peer.Server.MaxFails > 0 && fails >= peer.Server.MaxFails)
-		return
+		return c.backendFailed("backend write failed", nil, err)
 	}
+	return nil
+}
 
-	// 5b. With a response timeout, the backend must start answering the head in time.
-	if wait := rt.cfg.Timeouts.Response; wait > 0 && rt.mode != 0 {
-		if err := awaitResponse(ctx, backend, wait); err != nil {
-			stopped()
-			backend.Close()
-			if ctx.Err() != nil { // a drain or stop, not the backend's fault
-				conn.Close()
-				return
-			}
-			fails := peer.Fail()
-			s.reject(ss, slog.LevelWarn, "response timeout", "backend", peer.String(), "server", peer.Server.Name,
-				"timeout", wait.String(), "fails", fails, "disabled", peer.Server.MaxFails > 0 && fails >= peer.Server.MaxFails)
-			s.refuse(ss, rt, conn, gatewayTimeout)
-			return
-		}
+// awaitResponse applies the response timeout: the backend must start answering the head in
+// time.
+func (c *setup) awaitResponse() *refusal {
+	rt := c.ss.rt
+	wait := rt.cfg.Timeouts.Response
+	if wait <= 0 || !rt.readsHead() {
+		return nil
 	}
-	stopped()
+	if err := awaitResponse(c.ctx, c.backend, wait); err != nil {
+		return c.backendFailed("response timeout", gatewayTimeout, err, "timeout", wait.String())
+	}
+	return nil
+}
+
+// backendFailed is the refusal of a backend that failed after the connect: held against it
+// (max_fails), unless a drain or stop interrupted, which is nobody's fault.
+func (c *setup) backendFailed(reason string, answer *preamble.Reject, err error, attrs ...any) *refusal {
+	if c.ctx.Err() != nil {
+		return &refusal{reason: "interrupted by a drain", uncounted: true, err: err}
+	}
+	peer := c.ss.peer
+	fails := peer.Fail()
+	attrs = append(attrs, "backend", peer.String(), "server", peer.Server.Name, "fails", fails,
+		"disabled", peer.Server.MaxFails > 0 && fails >= peer.Server.MaxFails)
+	return &refusal{reason: reason, level: slog.LevelWarn, answer: answer, err: err, attrs: attrs}
+}
+
+// releaseHead returns the head buffer to the route's pool.
+func (c *setup) releaseHead() {
+	if c.bufp != nil {
+		c.ss.rt.bufs.Put(c.bufp)
+		c.bufp = nil
+	}
+}
+
+// startTunnel hands both connections to the engine, which forwards both ways until both sides
+// are done, then closes them and calls the session's finish.
+func (c *setup) startTunnel() {
+	ss, s := c.ss, c.ss.l.srv
+	c.stop()
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		ss.logger().Debug("tunnel opened", "sni", ss.sni, "backend", peer.String(), "server", peer.Server.Name)
+		ss.logger().Debug("tunnel opened", "sni", ss.sni, "backend", ss.peer.String(), "server", ss.peer.Server.Name)
 	}
-
-	// 6. Forward both ways until both sides are done; the engine closes both connections and
-	// calls finish.
-	handedOff = true
-	s.engine.Start(ctx, conn, backend, splice.Options{
-		Idle:      rt.cfg.Timeouts.Idle,
-		HalfClose: rt.cfg.Timeouts.HalfClose,
+	s.engine.Start(c.ctx, c.conn, c.backend, splice.Options{
+		Idle:      ss.rt.cfg.Timeouts.Idle,
+		HalfClose: ss.rt.cfg.Timeouts.HalfClose,
 	}, ss.finish)
 }
 
@@ -317,24 +428,9 @@ const (
 	lingerBytes = 64 << 10
 )
 
-// refuse answers an HTTP error for err when it is a *preamble.Reject (logging why), then closes.
-func (s *Server) refuse(ss *session, rt *route, client net.Conn, err error) {
+// answer writes a refusal's HTTP answer, then closes with a lingering close.
+func answer(client net.Conn, rej *preamble.Reject) {
 	defer client.Close()
-	var rej *preamble.Reject
-	if !errors.As(err, &rej) {
-		// No answer is possible or useful: the client closed or the connection broke.
-		reason := "read failed"
-		if errors.Is(err, io.EOF) {
-			reason = "client closed before request"
-		}
-		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			ss.logger().Debug("connection closed", "reason", reason, "err", err)
-		}
-		return
-	}
-	if rej != badGateway && rej != gatewayTimeout { // those two are logged by the caller
-		s.reject(ss, slog.LevelInfo, "bad request head", "status", rej.Status, "err", rej.Reason)
-	}
 	client.SetWriteDeadline(time.Now().Add(lingerTime))
 	if _, err := client.Write(rej.Response()); err != nil {
 		return

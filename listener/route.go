@@ -38,6 +38,10 @@ type route struct {
 	metrics routeMetrics
 }
 
+// readsHead reports whether the listener reads an HTTP request head before choosing the backend
+// (preamble "http" or "websocket").
+func (rt *route) readsHead() bool { return rt.mode != 0 }
+
 func preambleMode(m conf.PreambleMode) preamble.Mode {
 	switch m {
 	case conf.PreambleHTTP:

@@ -316,26 +316,9 @@ func (s *Server) Reload(ctx context.Context, cfg *conf.Config) error {
 		return err
 	}
 	// Bind the new addresses before switching, so a taken port fails the reload cleanly.
-	s.mu.Lock()
-	have := make(map[string]bool, len(s.lns))
-	for _, l := range s.lns {
-		have[l.key] = l.ln != nil
-	}
-	s.mu.Unlock()
-	fresh := map[string]net.Listener{}
-	for _, rt := range p.routes {
-		key := SocketKey(rt.cfg)
-		if have[key] || fresh[key] != nil {
-			continue
-		}
-		ln, err := listen(ctx, rt.cfg)
-		if err != nil {
-			for _, f := range fresh {
-				f.Close()
-			}
-			return err
-		}
-		fresh[key] = ln
+	fresh, err := s.bindNew(ctx, p)
+	if err != nil {
+		return err
 	}
 	if s.isStopping() { // StopAccepting ran while the new configuration was prepared
 		for _, f := range fresh {
@@ -359,6 +342,33 @@ func (s *Server) Reload(ctx context.Context, cfg *conf.Config) error {
 		}
 	}
 	return nil
+}
+
+// bindNew binds the addresses of p that have no socket yet, by SocketKey; on error it closes
+// what it bound.
+func (s *Server) bindNew(ctx context.Context, p *plan) (map[string]net.Listener, error) {
+	s.mu.Lock()
+	have := make(map[string]bool, len(s.lns))
+	for _, l := range s.lns {
+		have[l.key] = l.ln != nil
+	}
+	s.mu.Unlock()
+	fresh := map[string]net.Listener{}
+	for _, rt := range p.routes {
+		key := SocketKey(rt.cfg)
+		if have[key] || fresh[key] != nil {
+			continue
+		}
+		ln, err := listen(ctx, rt.cfg)
+		if err != nil {
+			for _, f := range fresh {
+				f.Close()
+			}
+			return nil, err
+		}
+		fresh[key] = ln
+	}
+	return fresh, nil
 }
 
 func (s *Server) isStopping() bool {

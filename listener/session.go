@@ -3,6 +3,7 @@ package listener
 import (
 	"context"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/tether-proxy/tether/splice"
@@ -23,6 +24,17 @@ type session struct {
 	peer      *upstream.Lease
 	sni       string
 	replayed  int64 // request-head bytes sent to the backend before the tunnel
+}
+
+// newSession starts the session of an accepted connection: the route it is served by (loaded
+// once, so a reload changes only later connections) and who it is from.
+func (l *listener) newSession(raw *net.TCPConn) *session {
+	rt := l.rt.Load()
+	ss := &session{l: l, rt: rt, start: time.Now()}
+	ss.cl = client{addr: raw.RemoteAddr().(*net.TCPAddr), local: raw.LocalAddr().(*net.TCPAddr)}
+	ss.cl.ip = ss.cl.addr.AddrPort().Addr()
+	rt.metrics.accepted.Inc()
+	return ss
 }
 
 // logger returns the connection's logger, with its listener and client.
