@@ -38,8 +38,6 @@ func Read(r io.Reader, buf []byte, h *Head, m Mode) (n int, err error) {
 	empty := 0
 	for {
 		if n == len(buf) {
-			// nginx answers an oversized head with 400 as well
-			// (ngx_http_alloc_large_header_buffer).
 			return n, errTooLarge
 		}
 		k, rerr := r.Read(buf[n:])
@@ -47,34 +45,62 @@ func Read(r io.Reader, buf []byte, h *Head, m Mode) (n int, err error) {
 			return n, fmt.Errorf("read request head: reader returned invalid count %d", k)
 		}
 		n += k
-		if k > 0 {
-			empty = 0
-			switch perr := h.parse(buf[:n]); perr {
-			case nil:
-				return n, Check(h, m)
-			case ErrIncomplete:
-			default:
-				return n, perr
+		if k == 0 && rerr == nil {
+			if empty++; empty >= maxEmptyReads {
+				return n, fmt.Errorf("read request head: %w", io.ErrNoProgress)
 			}
+			continue
 		}
-		switch {
-		case rerr == nil:
-			if k == 0 {
-				if empty++; empty >= maxEmptyReads {
-					return n, fmt.Errorf("read request head: %w", io.ErrNoProgress)
-				}
-			}
-		case isTimeout(rerr):
-			return n, errTimeout
-		case errors.Is(rerr, io.EOF) && n == 0:
-			return 0, io.EOF
-		case errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF):
-			return n, errTruncated
-		default:
-			return n, fmt.Errorf("read request head: %w", rerr)
+		empty = 0
+		if done, err := Step(buf, n, k, rerr, h, m); done {
+			return n, err
 		}
 	}
 }
+
+// Step advances the reading of a head by the outcome of one read, for Read and for callers
+// that read without blocking (an event loop): buf[:n] holds every byte read so far, the last
+// k of them new; rerr is that read's error. h must be Reset before the first step. Step
+// reports done once the outcome is known, with Read's errors: nil for a complete head that
+// passes Check (the bytes after it, up to n, must be replayed too), or why it is refused.
+// Not done means: read more into buf[n:] (and a caller whose buf is full refuses with
+// ErrTooLarge). A reader that would block must not call Step; its timer's expiry is
+// ErrTimedOut.
+func Step(buf []byte, n, k int, rerr error, h *Head, m Mode) (done bool, err error) {
+	if k > 0 {
+		switch perr := h.parse(buf[:n]); perr {
+		case nil:
+			return true, Check(h, m)
+		case ErrIncomplete:
+		default:
+			return true, perr
+		}
+	}
+	switch {
+	case rerr == nil:
+		if n >= len(buf) || n >= maxBuf {
+			// nginx answers an oversized head with 400 as well
+			// (ngx_http_alloc_large_header_buffer).
+			return true, errTooLarge
+		}
+		return false, nil
+	case isTimeout(rerr):
+		return true, errTimeout
+	case errors.Is(rerr, io.EOF) && n == 0:
+		return true, io.EOF
+	case errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF):
+		return true, errTruncated
+	default:
+		return true, fmt.Errorf("read request head: %w", rerr)
+	}
+}
+
+// Reset prepares h for reading a new head with Step.
+func (h *Head) Reset() { h.reset() }
+
+// ErrTimedOut is the refusal of a head that did not arrive in time (408), for callers that
+// time the read themselves.
+var ErrTimedOut error = errTimeout
 
 // isTimeout reports whether err is a read deadline expiring, as net.Conn
 // and crypto/tls.Conn report it.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -282,3 +283,57 @@ func TestReadDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestStep: a head that arrives in pieces, read without blocking, is complete exactly when the
+// last piece arrives; the outcomes of a read map onto Read's errors.
+func TestStep(t *testing.T) {
+	head := "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	tests := []struct {
+		name   string
+		pieces []string
+		rerr   error // the last read's error
+		size   int   // the buffer's size; 0: 4096
+		want   error // nil: complete; errIncomplete: not done
+	}{
+		{"whole", []string{head}, nil, 0, nil},
+		{"three pieces", []string{head[:5], head[5:40], head[40:]}, nil, 0, nil},
+		{"not yet", []string{head[:30]}, nil, 0, errIncomplete},
+		{"closed before a byte", []string{""}, io.EOF, 0, io.EOF},
+		{"closed midway", []string{head[:30]}, io.EOF, 0, errTruncated},
+		{"timed out", []string{head[:30]}, os.ErrDeadlineExceeded, 0, errTimeout},
+		{"buffer full", []string{head[:64]}, nil, 64, errTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			size := tc.size
+			if size == 0 {
+				size = 4096
+			}
+			buf := make([]byte, size)
+			var h Head
+			h.Reset()
+			n := 0
+			var done bool
+			var err error
+			for i, p := range tc.pieces {
+				n += copy(buf[n:], p)
+				var rerr error
+				if i == len(tc.pieces)-1 {
+					rerr = tc.rerr
+				}
+				if done, err = Step(buf, n, len(p), rerr, &h, ModeWebSocket); done && i < len(tc.pieces)-1 {
+					t.Fatalf("done after piece %d of %d: %v", i+1, len(tc.pieces), err)
+				}
+			}
+			switch {
+			case tc.want == errIncomplete && done:
+				t.Fatalf("done (%v), want more to read", err)
+			case tc.want != errIncomplete && (!done || err != tc.want):
+				t.Fatalf("Step = %v, %v; want done, %v", done, err, tc.want)
+			}
+		})
+	}
+}
+
+var errIncomplete = errors.New("not done")
