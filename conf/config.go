@@ -114,6 +114,11 @@ type TLS struct {
 	// ClientAuth is ClientAuthRequire (the default with ClientCA) or
 	// ClientAuthOptional (verify a certificate when one is sent).
 	ClientAuth ClientAuth
+	// TicketKeys are session-ticket key files in nginx's
+	// ssl_session_ticket_key format (80 or 48 bytes): the first encrypts new
+	// tickets, all decrypt. Paths are absolute; each had a valid size when the
+	// file was parsed. Empty: per-process keys that Go rotates.
+	TicketKeys []string
 }
 
 // CertKey is one certificate chain and its private key. Paths are

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/tether-proxy/tether/tlsterm"
 )
 
 // Listener defaults and limits.
@@ -199,7 +201,44 @@ func (p *parser) tls(at keyPath, m map[string]any) *TLS {
 			t.ClientAuth = ClientAuth(s)
 		}
 	}
+	if v, ok := m["session_ticket_key"]; ok {
+		t.TicketKeys = p.ticketKeys(at.key("session_ticket_key"), v)
+	}
 	return t
+}
+
+// ticketKeys decodes session_ticket_key: an array of key files, each of a
+// size nginx's ssl_session_ticket_key accepts.
+func (p *parser) ticketKeys(at keyPath, v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		p.errorf(at, `expected an array of key files (session_ticket_key = ["ticket.key"]), got %s`, describe(v))
+		return nil
+	}
+	if len(list) == 0 {
+		p.errorf(at, "must name at least one key file (leave the key out for per-process keys)")
+	}
+	var out []string
+	seen := map[string]int{}
+	for i, e := range list {
+		s, ok := p.str(at.index(i), e)
+		if !ok {
+			continue
+		}
+		before := len(p.probs)
+		path := p.resolveFile(at.index(i), s, "session ticket key")
+		readable := len(p.probs) == before
+		if j, dup := seen[path]; dup {
+			p.errorf(at.index(i), "duplicate key file %q (also session_ticket_key[%d])", s, j)
+			continue
+		}
+		seen[path] = i
+		if _, err := tlsterm.ReadTicketKeys([]string{path}); err != nil && readable {
+			p.add(at.index(i), err, strings.TrimPrefix(err.Error(), "tls: "))
+		}
+		out = append(out, path)
+	}
+	return out
 }
 
 // certKey decodes the cert and key of one certificate.

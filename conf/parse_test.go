@@ -804,6 +804,62 @@ servers = ["127.0.0.1:3001"]
 			},
 		},
 		{
+			name: "session ticket keys",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  session_ticket_key = ["tickets/b.key", "tickets/a.key"]
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				deepEqual(t, c.Listeners[0].TLS.TicketKeys, []string{abs(t, "testdata/tickets/b.key"), abs(t, "testdata/tickets/a.key")})
+			},
+		},
+		{
+			name: "session ticket keys: every problem",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  session_ticket_key = ["tickets/short.key", "tickets/none.key", "certs", 7, "tickets/a.key", "tickets/a.key"]
+[[listeners]]
+name = "b"
+listen = "127.0.0.1:8444"
+upstream = "app"
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  session_ticket_key = "tickets/a.key"
+[[listeners]]
+name = "c"
+listen = "127.0.0.1:8445"
+upstream = "app"
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  session_ticket_key = []
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`8: listeners[0].tls.session_ticket_key[0]: session ticket key ` + abs(t, "testdata/tickets/short.key") + `: must be 80 or 48 bytes (as for nginx ssl_session_ticket_key, e.g. ` + "`openssl rand 80 > FILE`" + `), is 64 bytes`,
+				`8: listeners[0].tls.session_ticket_key[1]: cannot read session ticket key "tickets/none.key"`,
+				`8: listeners[0].tls.session_ticket_key[2]: cannot read session ticket key "certs"`,
+				`8: listeners[0].tls.session_ticket_key[3]: expected a string, got integer`,
+				`8: listeners[0].tls.session_ticket_key[5]: duplicate key file "tickets/a.key" (also session_ticket_key[4])`,
+				`16: listeners[1].tls.session_ticket_key: expected an array of key files (session_ticket_key = ["ticket.key"]), got string`,
+				`24: listeners[2].tls.session_ticket_key: must name at least one key file`,
+			},
+		},
+		{
 			name: "admin with pprof",
 			in: `[admin]
 listen = "127.0.0.1:9191"

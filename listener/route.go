@@ -54,7 +54,7 @@ func preambleMode(m conf.PreambleMode) preamble.Mode {
 
 // loadTLS loads a listener's certificates and client CAs.
 func loadTLS(c *conf.TLS) (*tlsterm.Generation, error) {
-	s := tlsterm.Settings{ClientCA: c.ClientCA}
+	s := tlsterm.Settings{ClientCA: c.ClientCA, TicketKeys: c.TicketKeys}
 	for _, ck := range c.Certs {
 		s.Certs = append(s.Certs, tlsterm.Pair{Cert: ck.Cert, Key: ck.Key})
 	}

@@ -573,7 +573,7 @@ func (l *listener) acceptLoop(ln net.Listener) {
 	}
 }
 
-// CertificateFiles describes every certificate, key and client-CA file of the running
+// CertificateFiles describes every certificate, key, client-CA and ticket key file of the running
 // configuration as it is on disk now; when the text changes, a file changed.
 func (s *Server) CertificateFiles() string {
 	s.mu.Lock()

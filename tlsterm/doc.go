@@ -4,4 +4,6 @@
 //
 // A Store's certificates can be replaced at any time (Store.Load) without touching the
 // tls.Config, so session-ticket keys and in-flight handshakes survive a certificate reload.
+// Session-ticket key files shared by several tether processes (ReadTicketKeys) let each of them
+// resume the sessions of the others.
 package tlsterm

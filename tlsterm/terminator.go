@@ -15,6 +15,9 @@ type Settings struct {
 	Certs      []Pair             // chosen by SNI; the first is the default
 	ClientCA   string             // PEM bundle of CAs for client certificates; "" asks for none
 	ClientAuth tls.ClientAuthType // with ClientCA: tls.RequireAndVerifyClientCert or tls.VerifyClientCertIfGiven
+	// TicketKeys are session-ticket key files (see ReadTicketKeys): the first encrypts new
+	// tickets, all decrypt. None: the Terminator's own per-process keys, rotated by Go.
+	TicketKeys []string
 }
 
 // Generation is one loaded, immutable set of Settings: the certificates, the client CAs and
@@ -44,6 +47,17 @@ func Load(s Settings) (*Generation, error) {
 		return nil, err
 	}
 	g.cfg = ServerConfig(&g.store)
+	if len(s.TicketKeys) > 0 {
+		for _, path := range s.TicketKeys {
+			g.stamps = append(g.stamps, stampOf(path))
+		}
+		keys, err := ReadTicketKeys(s.TicketKeys)
+		if err != nil {
+			return nil, err
+		}
+		g.cfg.SetSessionTicketKeys(keys)
+		clear(keys)
+	}
 	if s.ClientCA != "" {
 		g.stamps = append(g.stamps, stampOf(s.ClientCA))
 		pem, err := os.ReadFile(s.ClientCA)
@@ -97,8 +111,9 @@ func (g *Generation) Stale() bool {
 
 // Terminator is one listener's TLS termination for its whole life. Its tls.Config stays the
 // same across reloads, so the session-ticket keys (which Go keeps and rotates in that Config)
-// survive them and resumption keeps working; each handshake takes its certificates and client
-// auth from the current Generation through GetConfigForClient.
+// survive them and resumption keeps working; each handshake takes its certificates, client
+// auth and configured ticket keys from the current Generation through GetConfigForClient
+// (crypto/tls uses a returned Config's keys when it has some set, else the lasting Config's).
 type Terminator struct {
 	base *tls.Config
 	cur  atomic.Pointer[Generation]

@@ -239,8 +239,8 @@ func (d *daemon) adminAddr() string {
 	return d.adminLn.Addr().String()
 }
 
-// watchCertificates reloads when a certificate, key or client CA file of the running
-// configuration changes on disk (checked every few seconds), as if SIGHUP had been sent.
+// watchCertificates reloads when a certificate, key, client CA or session ticket key file of
+// the running configuration changes on disk (checked every few seconds), as if SIGHUP had been sent.
 func (d *daemon) watchCertificates() (stop func()) {
 	done := make(chan struct{})
 	go func() {
@@ -265,7 +265,7 @@ func (d *daemon) watchCertificates() (stop func()) {
 	return sync.OnceFunc(func() { close(done) })
 }
 
-// certPollInterval is how often certificate files are checked for changes.
+// certPollInterval is how often certificate and ticket key files are checked for changes.
 var certPollInterval = 2 * time.Second
 
 // printProblems prints a configuration error: one problem per line, each with its position.
