@@ -290,6 +290,13 @@ type Server struct {
 	// Resolve (nginx `resolve`) re-resolves Host while running, honouring
 	// the DNS TTL; Host is then always a name, never an IP literal.
 	Resolve bool
+	// Service (nginx `service=`), when set, makes the server's backends
+	// the targets of the SRV records of SRVName() (RFC 2782), each on the
+	// record's port, named by its target on the hash ring, weighted by the
+	// record's weight unless Weight is set, and a backup unless its
+	// priority is the lowest. Needs Resolve and the upstream's resolver;
+	// Port is then 0 and Name is the host name alone.
+	Service string
 }
 
 // Values of Config.Engine.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,12 +26,12 @@ const (
 )
 
 // serverParams lists the parameters ParseServer understands, for messages.
-const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, down, backup, resolve"
+const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, down, backup, resolve, service=NAME"
 
 // ParseServer parses one nginx stream `server` line (without the leading
 // "server" keyword, though it is tolerated, as is a trailing ";"):
 //
-//	ADDRESS [weight=N] [max_fails=N] [fail_timeout=TIME] [max_conns=N] [down] [backup] [resolve]
+//	ADDRESS [weight=N] [max_fails=N] [fail_timeout=TIME] [max_conns=N] [down] [backup] [resolve] [service=NAME]
 //
 // following ngx_stream_upstream_server (src/stream/ngx_stream_upstream.c):
 // ADDRESS is host:port or [ipv6]:port with a mandatory port in 1..65535;
@@ -42,6 +43,9 @@ const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, dow
 // no "ms"). Defaults: weight=1 max_fails=1 fail_timeout=10s. resolve (as
 // in nginx 1.27.3+ and NGINX Plus) marks a server whose host name is
 // re-resolved while tether runs; it needs a host name, not an IP literal.
+// service=NAME (nginx 1.27.3+) reads the name's DNS SRV records instead
+// (see Server.Service): it needs resolve, and ADDRESS is then a host name
+// without a port, as nginx requires.
 //
 // Unlike nginx, a parameter given twice is an error rather than silently
 // using the last one. Server.Name is the address exactly as written.
@@ -91,7 +95,8 @@ func parseServer(s string) (Server, []error) {
 		FailTimeout: defaultFailTimeout,
 	}
 	var errs []error
-	if err := parseServerAddr(&srv); err != nil {
+	service := slices.ContainsFunc(fields[1:], func(f string) bool { return strings.HasPrefix(f, "service=") })
+	if err := parseServerAddr(&srv, service); err != nil {
 		errs = append(errs, fmt.Errorf("server %q: invalid address %q: %w", s, srv.Name, err))
 	}
 	seen := make(map[string]bool, len(fields)-1)
@@ -111,13 +116,31 @@ func parseServer(s string) (Server, []error) {
 			errs = append(errs, fmt.Errorf("server %q: resolve needs a host name, and %q is an IP address (drop resolve)", s, srv.Host))
 		}
 	}
+	if srv.Service != "" && !srv.Resolve {
+		errs = append(errs, fmt.Errorf("server %q: service= needs resolve (as in nginx: \"service upstream requires resolve\")", s))
+	}
 	return srv, errs
 }
 
-// parseServerAddr fills Host and Port from Name.
-func parseServerAddr(srv *Server) error {
+// parseServerAddr fills Host and Port from Name. A service server is a host
+// name without a port (its ports come from the SRV records), as nginx
+// requires ("service upstream may not have port").
+func parseServerAddr(srv *Server, service bool) error {
 	if strings.HasPrefix(srv.Name, "unix:") {
 		return errors.New("unix domain sockets are not supported (tether proxies to TCP backends)")
+	}
+	if service {
+		if strings.ContainsAny(srv.Name, ":[]") {
+			return errors.New("a service= server takes its ports from the SRV records: write the host name without a port")
+		}
+		if _, err := netip.ParseAddr(srv.Name); err == nil {
+			return errors.New("a service= server needs a host name, not an IP address")
+		}
+		if err := checkHostName(srv.Name); err != nil {
+			return err
+		}
+		srv.Host = srv.Name
+		return nil
 	}
 	host, port, bracketed, err := splitHostPort(srv.Name)
 	if err != nil {
@@ -209,16 +232,53 @@ func (srv *Server) setParam(name, val string, hasVal bool) error {
 			return err
 		}
 		srv.Resolve = true
-	case "service", "slow_start", "drain", "route", "zone":
+	case "service":
+		if err := valued("NAME"); err != nil {
+			return err
+		}
+		if err := checkService(val); err != nil {
+			return err
+		}
+		srv.Service = val
+	case "slow_start", "drain", "route", "zone":
 		return fmt.Errorf("%s is not supported by tether (valid: %s)", name, serverParams)
 	default:
 		msg := "unknown parameter"
-		if sug := suggest(name, []string{"weight", "max_fails", "fail_timeout", "max_conns", "down", "backup", "resolve"}); sug != "" {
+		if sug := suggest(name, []string{"weight", "max_fails", "fail_timeout", "max_conns", "down", "backup", "resolve", "service"}); sug != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", sug)
 		}
 		return fmt.Errorf("%s; valid: %s", msg, serverParams)
 	}
 	return nil
+}
+
+// checkService checks a service= value: not empty (nginx: "service is
+// empty"), and the SRV name it makes a valid DNS name.
+func checkService(svc string) error {
+	if svc == "" {
+		return errors.New("service is empty (want e.g. service=_http._tcp or service=http)")
+	}
+	if strings.HasPrefix(svc, ".") || strings.HasSuffix(svc, ".") {
+		return fmt.Errorf("service %q: starts or ends with a dot", svc)
+	}
+	if err := checkHostName(svc); err != nil {
+		return fmt.Errorf("service %q: %w", svc, err)
+	}
+	return nil
+}
+
+// SRVName is the name whose SRV records a service server reads, built as
+// nginx's ngx_resolve_name does (src/core/ngx_resolver.c): a service
+// without a dot gets the RFC 2782 prefix, "_SERVICE._tcp.HOST"; one with a
+// dot is joined as is, "SERVICE.HOST". Empty without a service.
+func (s Server) SRVName() string {
+	switch {
+	case s.Service == "":
+		return ""
+	case strings.Contains(s.Service, "."):
+		return s.Service + "." + s.Host
+	}
+	return "_" + s.Service + "._tcp." + s.Host
 }
 
 // ngxAtoi parses a non-negative decimal integer like ngx_atoi

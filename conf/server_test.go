@@ -40,6 +40,9 @@ func TestParseServer(t *testing.T) {
 		{"Backend.Example.COM:443", base("Backend.Example.COM:443", "Backend.Example.COM", 443)},
 		{"app.internal:3001 resolve", with(base("app.internal:3001", "app.internal", 3001), func(s *Server) { s.Resolve = true })},
 		{"server app.internal:3001 weight=2 resolve;", with(base("app.internal:3001", "app.internal", 3001), func(s *Server) { s.Weight, s.Resolve = 2, true })},
+		// service=: a host name without a port, as nginx requires.
+		{"app.internal service=_http._tcp resolve", with(base("app.internal", "app.internal", 0), func(s *Server) { s.Resolve, s.Service = true, "_http._tcp" })},
+		{"server backend.test service=http resolve max_fails=3;", with(base("backend.test", "backend.test", 0), func(s *Server) { s.Resolve, s.Service, s.MaxFails = true, "http", 3 })},
 	}
 	for _, tc := range valid {
 		got, err := ParseServer(tc.in)
@@ -102,6 +105,15 @@ func TestParseServer(t *testing.T) {
 		{"[::1]:80 resolve", []string{`resolve needs a host name, and "::1" is an IP address`}},
 		{"x:1 reslove", []string{`unknown parameter (did you mean "resolve"?)`}},
 		{"x:1 weight=2 weight=3", []string{`parameter "weight" given twice`}},
+		{"app.test service=http", []string{`service= needs resolve`}},
+		{"app.test:80 service=http resolve", []string{`write the host name without a port`}},
+		{"[::1]:80 service=http resolve", []string{`write the host name without a port`}},
+		{"10.0.0.1 service=http resolve", []string{`needs a host name, not an IP address`}},
+		{"app.test service= resolve", []string{`service is empty`}},
+		{"app.test service resolve", []string{`missing port`, `want service=NAME`}},
+		{"app.test service=_http._tcp. resolve", []string{`starts or ends with a dot`}},
+		{"app.test service=ht/tp resolve", []string{`invalid character '/'`}},
+		{"app.test servce=http resolve", []string{`invalid address "app.test": missing port`, `did you mean "service"?`}},
 		{"x:1 down down", []string{`parameter "down" given twice`}},
 		// Every problem of a line is reported.
 		{"x weight=0 max_fails=x", []string{`invalid address "x": missing port`, `"weight=0"`, `"max_fails=x"`}},
@@ -215,6 +227,25 @@ func TestSuggest(t *testing.T) {
 	} {
 		if got := suggest(tc.in, keys); got != tc.want {
 			t.Errorf("suggest(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestSRVName pins nginx's SRV name rule (ngx_resolve_name in src/core/ngx_resolver.c): a
+// service without a dot gets the RFC 2782 "_SERVICE._tcp." prefix, one with a dot is used as is.
+func TestSRVName(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"backend.test service=http resolve", "_http._tcp.backend.test"},
+		{"backend.test service=_http._tcp resolve", "_http._tcp.backend.test"},
+		{"example.test service=server1.backend resolve", "server1.backend.example.test"},
+		{"backend.test:80 resolve", ""},
+	} {
+		s, err := ParseServer(tc.line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.SRVName(); got != tc.want {
+			t.Errorf("%q: SRV name %q, want %q", tc.line, got, tc.want)
 		}
 	}
 }

@@ -204,6 +204,11 @@ func (p *parser) upstreamOps(at keyPath, m map[string]any, u *Upstream) {
 		}
 		unused("resolve_interval")
 	}
+	for i, s := range u.Servers {
+		if s.Service != "" && len(u.Resolvers) == 0 {
+			p.errorf(at.key("servers").index(i), "server %q: service= reads SRV records with tether's own DNS client, so the upstream needs resolver = \"IP[:port]\" (as nginx needs resolver)", s.Name)
+		}
+	}
 }
 
 // healthCheck decodes one [upstreams.NAME.health_check] table.

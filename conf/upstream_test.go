@@ -190,6 +190,20 @@ func TestResolverNeedsResolve(t *testing.T) {
 	})
 }
 
+// TestServiceNeedsResolver: a service= server is read with tether's own DNS client (the system
+// resolver's SRV lookups do not report TTLs), so an upstream without resolver is refused at the
+// server's position rather than resolving nothing.
+func TestServiceNeedsResolver(t *testing.T) {
+	doc := strings.Replace(upstreamDoc, `"app.internal:3002 resolve"`, `"app.internal service=_http._tcp resolve"`, 1)
+	_, err := Parse(testFile, []byte(doc))
+	checkProblemList(t, err, []string{
+		`7: upstreams.app.servers[1]: server "app.internal": service= reads SRV records with tether's own DNS client, so the upstream needs resolver`,
+	})
+	if _, err := Parse(testFile, []byte(doc+"resolver = \"127.0.0.1\"\n")); err != nil {
+		t.Fatalf("with a resolver: %v", err)
+	}
+}
+
 // checkProblemList checks that err lists exactly the problems want, in order, each given as
 // the start of its text after "testdata/t.toml:"; want nil means no error.
 func checkProblemList(t *testing.T, err error, want []string) {

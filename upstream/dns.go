@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,6 +29,7 @@ const (
 	typeA     = 1
 	typeCNAME = 5
 	typeAAAA  = 28
+	typeSRV   = 33 // RFC 2782
 	classIN   = 1
 
 	dnsTimeout   = 2 * time.Second
@@ -35,6 +38,9 @@ const (
 	maxChain = 8
 	// maxPointers bounds the compression pointers followed in one name.
 	maxPointers = 32
+	// maxSRVTargets bounds the SRV targets of one service that are looked up (each costs an A
+	// and an AAAA query); records beyond it, in priority order, are left out and logged.
+	maxSRVTargets = 64
 )
 
 var (
@@ -78,6 +84,67 @@ func (c *dnsClient) lookup(ctx context.Context, host string) ([]netip.Addr, time
 		return nil, 0, fmt.Errorf("resolve %s: no addresses", host)
 	}
 	return nil, 0, fmt.Errorf("resolve %s: %w", host, errors.Join(errs...))
+}
+
+// srvTarget is one address an SRV answer leads to: the record and one address of its target.
+type srvTarget struct {
+	srvRecord
+	addr netip.Addr
+}
+
+// lookupSRV reads the SRV records of name and looks up the addresses of their targets. It
+// returns them ordered by priority, target, port and address (so every process reading the
+// same records builds the same list, IPv4 addresses first), and the smallest TTL of
+// the records that gave them. Zero records, or no target with an address, is an error: the
+// caller keeps what it had. A target that does not resolve is left out and reported in
+// skipped, as nginx logs and skips it.
+func (c *dnsClient) lookupSRV(ctx context.Context, name string) (targets []srvTarget, ttl time.Duration, skipped error, err error) {
+	qname, err := canonicalName(name)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("resolve SRV %s: %w", name, err)
+	}
+	ans, err := c.query(ctx, qname, typeSRV)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("resolve SRV %s: %w", name, err)
+	}
+	recs := ans.srvs
+	slices.SortFunc(recs, func(a, b srvRecord) int {
+		return cmp.Or(cmp.Compare(a.priority, b.priority), strings.Compare(a.target, b.target), cmp.Compare(a.port, b.port))
+	})
+	recs = slices.CompactFunc(recs, func(a, b srvRecord) bool { return a.target == b.target && a.port == b.port })
+	var errs []error
+	if n := len(recs); n > maxSRVTargets {
+		errs = append(errs, fmt.Errorf("%d SRV records, only the first %d are used", n, maxSRVTargets))
+		recs = recs[:maxSRVTargets]
+	}
+	least := ans.ttl
+	for _, r := range recs {
+		if r.port == 0 {
+			errs = append(errs, fmt.Errorf("SRV target %s: port 0", r.target))
+			continue
+		}
+		addrs, addrTTL, err := c.lookup(ctx, r.target)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		slices.SortFunc(addrs, netip.Addr.Compare) // IPv4 first; the same order whatever the server's rotation
+		for _, a := range addrs {
+			targets = append(targets, srvTarget{r, a})
+		}
+		least = min(least, uint32(addrTTL/time.Second))
+	}
+	skipped = errors.Join(errs...)
+	if len(targets) == 0 {
+		if len(ans.srvs) == 0 {
+			return nil, 0, nil, fmt.Errorf("resolve SRV %s: no SRV records", name)
+		}
+		return nil, 0, nil, fmt.Errorf("resolve SRV %s: no target has an address: %w", name, skipped)
+	}
+	return targets, time.Duration(least) * time.Second, skipped, nil
 }
 
 // query asks each server in turn for name's records of qtype, until one answers. NXDOMAIN is

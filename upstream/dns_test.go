@@ -136,6 +136,102 @@ func TestParseResponse(t *testing.T) {
 	}
 }
 
+// Responses of dnsmasq 2.90 to SRV questions (--srv-host=_http._tcp.app.test,b1.test,3001,0,10
+// --srv-host=_http._tcp.app.test,b2.test,3002,1,5 --srv-host=_none._tcp.app.test, hosts
+// 127.0.0.21 b1.test and 127.0.0.22 b2.test, --local-ttl=7), query ID 0x1234: two records with
+// compressed targets and their addresses in the additional section; a "no service" record
+// (target "."); NXDOMAIN for a name without records.
+var (
+	dnsmasqSRV     = "123485800001000200000002055f68747470045f7463700361707004746573740000210001c00c0021000100000007000f000100050bba026232047465737400c00c0021000100000007000f0000000a0bb9026231047465737400c052000100010000000700047f000015c037000100010000000700047f000016"
+	dnsmasqSRVNone = "123485800001000100000000055f6e6f6e65045f7463700361707004746573740000210001c00c0021000100000007000700000000000100"
+	dnsmasqSRVNX   = "123481830001000000000000085f6d697373696e67045f7463700361707004746573740000210001"
+)
+
+// srvData encodes SRV RDATA with an uncompressed target.
+func srvData(priority, weight, port uint16, target string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, priority)
+	b = binary.BigEndian.AppendUint16(b, weight)
+	b = binary.BigEndian.AppendUint16(b, port)
+	return append(b, wireName(target)...)
+}
+
+// TestParseSRVResponse pins the SRV reading of parseResponse (RFC 2782): records of the
+// question's name (after CNAMEs) in answer order, targets canonical even when compressed,
+// "." targets dropped, the smallest TTL, and malformed RDATA refused.
+func TestParseSRVResponse(t *testing.T) {
+	const id = 0x1234
+	const ok = 0x8180
+	hexMsg := func(s string) []byte { b, _ := hex.DecodeString(s); return b }
+	tests := []struct {
+		name  string
+		msg   []byte
+		qname string
+		want  []srvRecord
+		ttl   uint32
+		err   string
+	}{
+		{"dnsmasq, compressed targets", hexMsg(dnsmasqSRV), "_http._tcp.app.test",
+			[]srvRecord{{1, 5, 3002, "b2.test"}, {0, 10, 3001, "b1.test"}}, 7, ""},
+		{"dnsmasq, no service", hexMsg(dnsmasqSRVNone), "_none._tcp.app.test", nil, 0, ""},
+		{"dnsmasq, NXDOMAIN", hexMsg(dnsmasqSRVNX), "_missing._tcp.app.test", nil, 0, "NXDOMAIN"},
+		{"target case folded, smallest TTL, CNAME followed", buildMsg(id, ok, "_x._tcp.a.test", typeSRV,
+			testRR{"_x._tcp.a.test", typeCNAME, 30, wireName("_x._tcp.b.test")},
+			testRR{"_x._tcp.b.test", typeSRV, 9, srvData(0, 0, 80, "Host.B.test")},
+			testRR{"_x._tcp.other.test", typeSRV, 1, srvData(0, 0, 81, "evil.test")}),
+			"_x._tcp.a.test", []srvRecord{{0, 0, 80, "host.b.test"}}, 9, ""},
+		{"RDATA too short", buildMsg(id, ok, "_x._tcp.a.test", typeSRV, testRR{"_x._tcp.a.test", typeSRV, 5, []byte{0, 0, 0, 0, 0, 80}}),
+			"_x._tcp.a.test", nil, 0, "want at least 7"},
+		{"target runs past RDATA", buildMsg(id, ok, "_x._tcp.a.test", typeSRV, testRR{"_x._tcp.a.test", typeSRV, 5, srvData(0, 0, 80, "b.test")[:9]}),
+			"_x._tcp.a.test", nil, 0, "malformed target"},
+		{"bytes after the target", buildMsg(id, ok, "_x._tcp.a.test", typeSRV, testRR{"_x._tcp.a.test", typeSRV, 5, append(srvData(0, 0, 80, "b.test"), 0)}),
+			"_x._tcp.a.test", nil, 0, "malformed target"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ans, err := parseResponse(tc.msg, id, tc.qname, typeSRV)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ans.srvs, tc.want) || ans.ttl != tc.ttl || len(ans.addrs) != 0 {
+				t.Errorf("got %+v ttl %d, want %+v ttl %d", ans.srvs, ans.ttl, tc.want, tc.ttl)
+			}
+		})
+	}
+}
+
+// FuzzParseSRVResponse feeds arbitrary messages to the parser as answers to an SRV question,
+// with the message's own ID: it must not panic, and every record it returns must have a
+// non-empty canonical target no longer than a DNS name can be.
+func FuzzParseSRVResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		if len(msg) > 1<<16 {
+			return
+		}
+		var id uint16
+		if len(msg) >= 2 {
+			id = binary.BigEndian.Uint16(msg)
+		}
+		ans, err := parseResponse(msg, id, "_http._tcp.app.test", typeSRV)
+		if err != nil {
+			return
+		}
+		if len(ans.addrs) != 0 || len(ans.srvs) == 0 && ans.ttl != 0 || ans.ttl > 1<<31-1 || len(ans.srvs) > len(msg)/7 {
+			t.Fatalf("answer %+v from %d bytes", ans, len(msg))
+		}
+		for _, r := range ans.srvs {
+			if r.target == "" || len(r.target) > 2*255 || strings.ToLower(r.target) != r.target {
+				t.Fatalf("target %q", r.target)
+			}
+		}
+	})
+}
+
 func TestAppendQuery(t *testing.T) {
 	// RFC 1035 section 4.1: ID, RD set, one question "app.test" type A class IN.
 	got := hex.EncodeToString(appendQuery(nil, 0x1234, "app.test", typeA))

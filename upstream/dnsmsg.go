@@ -6,10 +6,17 @@ import (
 	"net/netip"
 )
 
-// dnsAnswer is what a response says about the question's addresses.
+// dnsAnswer is what a response says about the question's addresses or SRV records.
 type dnsAnswer struct {
-	addrs []netip.Addr
-	ttl   uint32 // seconds; the smallest TTL of the records used (CNAMEs included)
+	addrs []netip.Addr // for A and AAAA questions
+	srvs  []srvRecord  // for SRV questions, in answer order
+	ttl   uint32       // seconds; the smallest TTL of the records used (CNAMEs included)
+}
+
+// srvRecord is the RDATA of one SRV record (RFC 2782).
+type srvRecord struct {
+	priority, weight, port uint16
+	target                 string // canonical (see readName)
 }
 
 // rr is one resource record of the answer section.
@@ -26,8 +33,10 @@ type rr struct {
 // the header must be a response to a standard query with our ID and the question echoed;
 // RCODE 3 is errNXDomain, any other non-zero RCODE an error; TC gives errTruncated. The
 // addresses are the A (4 bytes) or AAAA (16 bytes) records of class IN owned by qname or by a
-// name the answer's CNAME chain leads to from qname (RFC 1034 section 3.6.2). The authority
-// and additional sections are ignored. qname must be canonical.
+// name the answer's CNAME chain leads to from qname (RFC 1034 section 3.6.2); for an SRV
+// question, the SRV records (RFC 2782) of that name instead, without those whose target is "."
+// (the service is decidedly not available there). The authority and additional sections are
+// ignored. qname must be canonical.
 func parseResponse(msg []byte, id uint16, qname string, qtype uint16) (dnsAnswer, error) {
 	if len(msg) < dnsHeaderLen {
 		return dnsAnswer{}, errShortDNS
@@ -115,6 +124,9 @@ func collect(msg []byte, records []rr, qname string, qtype uint16) (dnsAnswer, e
 		ttl = min(ttl, records[i].ttl)
 		owner = target
 	}
+	if qtype == typeSRV {
+		return collectSRV(msg, records, owner, ttl)
+	}
 	size := 4
 	if qtype == typeAAAA {
 		size = 16
@@ -132,6 +144,39 @@ func collect(msg []byte, records []rr, qname string, qtype uint16) (dnsAnswer, e
 		ttl = min(ttl, r.ttl)
 	}
 	if len(ans.addrs) > 0 {
+		ans.ttl = ttl
+	}
+	return ans, nil
+}
+
+// collectSRV gathers the SRV records of owner; ttl is the smallest TTL of the CNAMEs that led
+// there. A target may be compressed although RFC 2782 forbids it: resolvers send it so, and
+// nginx reads it (ngx_resolver_copy).
+func collectSRV(msg []byte, records []rr, owner string, ttl uint32) (dnsAnswer, error) {
+	var ans dnsAnswer
+	for _, r := range records {
+		if r.typ != typeSRV || r.class != classIN || r.name != owner {
+			continue
+		}
+		if len(r.data) < 7 {
+			return dnsAnswer{}, fmt.Errorf("SRV record of %q has %d bytes, want at least 7", owner, len(r.data))
+		}
+		target, end, err := readName(msg, r.at+6)
+		if err != nil || end != r.at+len(r.data) {
+			return dnsAnswer{}, fmt.Errorf("SRV record of %q: malformed target", owner)
+		}
+		ttl = min(ttl, r.ttl)
+		if target == "" {
+			continue // "." : no service here (RFC 2782)
+		}
+		ans.srvs = append(ans.srvs, srvRecord{
+			priority: binary.BigEndian.Uint16(r.data),
+			weight:   binary.BigEndian.Uint16(r.data[2:]),
+			port:     binary.BigEndian.Uint16(r.data[4:]),
+			target:   target,
+		})
+	}
+	if len(ans.srvs) > 0 {
 		ans.ttl = ttl
 	}
 	return ans, nil

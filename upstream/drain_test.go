@@ -198,7 +198,7 @@ func TestDrainReachesRemovedAddress(t *testing.T) {
 	}
 	defer tunnel.Close()
 	defer lease.Release()
-	p.setLine(0, []netip.Addr{netip.MustParseAddr("127.0.0.2")})
+	p.setLine(0, addrTargets(p, 0, netip.MustParseAddr("127.0.0.2")))
 	if slices.Contains(p.Peers(), lease.Peer) {
 		t.Fatal("the removed address is still a peer")
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -214,4 +215,14 @@ func checkNoLeaks(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("goroutines left behind after Close:\n%s", stacks)
+}
+
+// addrTargets returns the targets of plain server line i of p at addrs, as lookup would.
+func addrTargets(p *Pool, i int, addrs ...netip.Addr) []target {
+	s := p.cfg.Servers[i]
+	out := make([]target, len(addrs))
+	for j, a := range addrs {
+		out[j] = target{s, netip.AddrPortFrom(a, s.Port)}
+	}
+	return out
 }

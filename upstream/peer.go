@@ -14,9 +14,13 @@ import (
 // Pool that made it when a reload keeps its server line and address: the next Pool takes it
 // over with its failures, health, drain state and open tunnels.
 type Peer struct {
-	Server conf.Server    // the server line it came from; Server.Name is the hash identity
+	// Server is the server line it came from; Server.Name is the hash identity. For an SRV
+	// line (service=) it is the server the SRV record made: the record's target as Name and
+	// Host, its port, weight and priority (see srvServer).
+	Server conf.Server
 	Addr   netip.AddrPort // the address dialled
 	addr   string         // Addr as text, kept to dial without formatting per connection
+	line   conf.Server    // the server line as configured (Server, before an SRV record applied)
 
 	// Passive health, as nginx keeps it in ngx_stream_upstream_rr_peer_t
 	// (src/stream/ngx_stream_upstream_round_robin.c). Times are Unix nanoseconds.
@@ -44,8 +48,9 @@ type checkState struct {
 	lastErr        string    // "" when the last check passed
 }
 
-func newPeer(s conf.Server, ap netip.AddrPort) *Peer {
-	p := &Peer{Server: s, Addr: ap, addr: ap.String()}
+// newPeer makes the peer of target t of server line s.
+func newPeer(s conf.Server, t target) *Peer {
+	p := &Peer{Server: t.server, Addr: t.addr, addr: t.addr.String(), line: s}
 	p.leases.next, p.leases.prev = &p.leases, &p.leases
 	return p
 }

@@ -94,22 +94,19 @@ func New(ctx context.Context, u *conf.Upstream, r Resolver, prev *Pool) (*Pool, 
 	}
 	lines := make([][]*Peer, len(u.Servers))
 	for i, s := range u.Servers {
-		addrs, ttl, err := p.lookup(ctx, s)
+		targets, ttl, err := p.lookup(ctx, s)
 		if err != nil {
 			kept := old.line(s)
 			if !s.Resolve || len(kept) == 0 {
 				return nil, fmt.Errorf("upstream %s: server %s: %w", u.Name, s.Name, err)
 			}
-			addrs = nil // keep prev's addresses; the resolve loop tries again soon
-			for _, peer := range kept {
-				addrs = append(addrs, peer.Addr.Addr())
-			}
+			targets = targetsOf(kept) // keep prev's backends; the resolve loop tries again soon
 			ttl = 0
 		}
 		p.ttl[i] = ttl
-		// Peers of an unchanged server line and address are carried over, keeping their
+		// Peers of an unchanged server line and target are carried over, keeping their
 		// positions (see mergeLine).
-		lines[i], _, _ = mergeLine(old.line(s), s, addrs, func(ap netip.AddrPort) *Peer { return newPeer(s, ap) })
+		lines[i], _, _ = mergeLine(old.line(s), targets, func(t target) *Peer { return newPeer(s, t) })
 	}
 	v, err := p.newView(lines)
 	if err != nil {
@@ -119,16 +116,46 @@ func New(ctx context.Context, u *conf.Upstream, r Resolver, prev *Pool) (*Pool, 
 	return p, nil
 }
 
-// lookup returns the addresses of a server line and, from tether's DNS client, their TTL.
-func (p *Pool) lookup(ctx context.Context, s conf.Server) ([]netip.Addr, time.Duration, error) {
-	if a, err := netip.ParseAddr(s.Host); err == nil {
-		return []netip.Addr{a.Unmap()}, 0, nil
+// target is one backend a server line leads to: the server as its peer gets it and the
+// address dialled. A plain line's targets all carry the line itself; an SRV line's carry the
+// server each record makes (see srvServer).
+type target struct {
+	server conf.Server
+	addr   netip.AddrPort
+}
+
+// targetsOf returns the targets of existing peers.
+func targetsOf(peers []*Peer) []target {
+	out := make([]target, len(peers))
+	for i, peer := range peers {
+		out[i] = target{peer.Server, peer.Addr}
 	}
-	if s.Resolve && p.dns != nil {
-		return p.dns.lookup(ctx, s.Host)
+	return out
+}
+
+// lookup returns the targets of a server line and, from tether's DNS client, their TTL.
+func (p *Pool) lookup(ctx context.Context, s conf.Server) ([]target, time.Duration, error) {
+	if s.Service != "" {
+		return p.lookupSRV(ctx, s)
 	}
-	addrs, err := resolve(ctx, p.r, s.Host)
-	return addrs, 0, err
+	var addrs []netip.Addr
+	var ttl time.Duration
+	var err error
+	if a, perr := netip.ParseAddr(s.Host); perr == nil {
+		addrs = []netip.Addr{a.Unmap()}
+	} else if s.Resolve && p.dns != nil {
+		addrs, ttl, err = p.dns.lookup(ctx, s.Host)
+	} else {
+		addrs, err = resolve(ctx, p.r, s.Host)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	targets := make([]target, len(addrs))
+	for i, a := range addrs {
+		targets[i] = target{s, netip.AddrPortFrom(a, s.Port)}
+	}
+	return targets, ttl, nil
 }
 
 func resolve(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
@@ -198,7 +225,7 @@ func (v *view) line(s conf.Server) []*Peer {
 		return nil
 	}
 	for _, line := range v.lines {
-		if len(line) > 0 && line[0].Server == s {
+		if len(line) > 0 && line[0].line == s {
 			return line
 		}
 	}

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -46,7 +45,7 @@ func (p *Pool) resolveLoop(ctx context.Context, i int, wait time.Duration) {
 		case <-t.C:
 		}
 		qctx, cancel := context.WithTimeout(ctx, 2*dnsTimeout*time.Duration(max(len(p.cfg.Resolvers), 1)))
-		addrs, ttl, err := p.lookup(qctx, s)
+		targets, ttl, err := p.lookup(qctx, s)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -57,17 +56,19 @@ func (p *Pool) resolveLoop(ctx context.Context, i int, wait time.Duration) {
 			t.Reset(wait)
 			continue
 		}
-		p.setLine(i, addrs)
+		p.setLine(i, targets)
 		t.Reset(p.resolveAfter(ttl))
 	}
 }
 
-// setLine makes addrs the addresses of server line i. Addresses that stay keep their peer and
-// their position; a new address takes the position of a removed one, so with `hash` (plain)
+// setLine makes targets the backends of server line i. Targets that stay keep their peer and
+// their position; a new target takes the position of a removed one, so with `hash` (plain)
 // only the clients of the changed address move as long as the number of addresses is
 // unchanged. With `hash consistent` every address of a name shares the name's ring points, so
-// the ring never changes: only which address of the name a client of that name gets.
-func (p *Pool) setLine(i int, addrs []netip.Addr) {
+// the ring never changes: only which address of the name a client of that name gets. (An SRV
+// line's targets have a name each: a target that comes or goes changes the ring as adding or
+// removing a server line would.)
+func (p *Pool) setLine(i int, targets []target) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -75,7 +76,7 @@ func (p *Pool) setLine(i int, addrs []netip.Addr) {
 	}
 	old := p.view.Load()
 	s := p.cfg.Servers[i]
-	next, added, removed := mergeLine(old.lines[i], s, addrs, func(ap netip.AddrPort) *Peer { return p.adopt(s, ap) })
+	next, added, removed := mergeLine(old.lines[i], targets, func(t target) *Peer { return p.adopt(s, t) })
 	if len(added) == 0 && len(removed) == 0 {
 		return
 	}
@@ -97,43 +98,40 @@ func (p *Pool) setLine(i int, addrs []netip.Addr) {
 	p.logger().Info("server addresses changed", "server", s.Name, "added", added, "removed", removed, "addresses", len(next))
 }
 
-// mergeLine returns the peers of server line s for addrs: the peers of cur whose address
-// stays keep their position, a new address (made by mk) takes the position of a removed one,
-// and further new addresses come last, in the order given.
-func mergeLine(cur []*Peer, s conf.Server, addrs []netip.Addr, mk func(netip.AddrPort) *Peer) (next []*Peer, added, removed []string) {
-	want := make([]netip.AddrPort, len(addrs))
-	for j, a := range addrs {
-		want[j] = netip.AddrPortFrom(a, s.Port)
-	}
-	var fresh []netip.AddrPort
-	for _, ap := range want {
-		if !slices.ContainsFunc(cur, func(peer *Peer) bool { return peer.Addr == ap }) {
-			fresh = append(fresh, ap)
+// mergeLine returns the peers for targets: the peers of cur whose target stays (same server
+// as the peer got it, same address) keep their positions, a new target (made by mk) takes the
+// position of a removed one, and further new targets come last, in the order given.
+func mergeLine(cur []*Peer, targets []target, mk func(target) *Peer) (next []*Peer, added, removed []string) {
+	has := func(peer *Peer, t target) bool { return peer.Server == t.server && peer.Addr == t.addr }
+	var fresh []target
+	for _, t := range targets {
+		if !slices.ContainsFunc(cur, func(peer *Peer) bool { return has(peer, t) }) {
+			fresh = append(fresh, t)
 		}
 	}
 	for _, peer := range cur {
-		if slices.Contains(want, peer.Addr) {
+		if slices.ContainsFunc(targets, func(t target) bool { return has(peer, t) }) {
 			next = append(next, peer)
 			continue
 		}
 		removed = append(removed, peer.addr)
 		if len(fresh) > 0 {
 			next = append(next, mk(fresh[0]))
-			added = append(added, fresh[0].String())
+			added = append(added, fresh[0].addr.String())
 			fresh = fresh[1:]
 		}
 	}
-	for _, ap := range fresh {
-		next = append(next, mk(ap))
-		added = append(added, ap.String())
+	for _, t := range fresh {
+		next = append(next, mk(t))
+		added = append(added, t.addr.String())
 	}
 	return next, added, removed
 }
 
-// adopt makes a peer for a new address of server line s, owned by p and drained when a drain
+// adopt makes a peer for a new target of server line s, owned by p and drained when a drain
 // in force names it. Called with p.mu held.
-func (p *Pool) adopt(s conf.Server, ap netip.AddrPort) *Peer {
-	peer := newPeer(s, ap)
+func (p *Pool) adopt(s conf.Server, t target) *Peer {
+	peer := newPeer(s, t)
 	peer.owner.Store(p)
 	peer.draining.Store(p.drained(peer))
 	return peer

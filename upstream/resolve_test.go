@@ -197,7 +197,7 @@ func TestPlainHashSwapKeepsPositions(t *testing.T) {
 	}
 	p.log = quiet
 	before, _ := routes(p)
-	p.setLine(1, []netip.Addr{netip.MustParseAddr("127.0.0.13"), netip.MustParseAddr("127.0.0.11")})
+	p.setLine(1, addrTargets(p, 1, netip.MustParseAddr("127.0.0.13"), netip.MustParseAddr("127.0.0.11")))
 	after, _ := routes(p)
 	moved := 0
 	for k, peer := range before {
@@ -249,7 +249,7 @@ func TestViewSwapUnderLoad(t *testing.T) {
 		})
 	}
 	for i := 0; ctx.Err() == nil; i++ {
-		p.setLine(1, sets[i%len(sets)])
+		p.setLine(1, addrTargets(p, 1, sets[i%len(sets)]...))
 	}
 	wg.Wait()
 	for _, peer := range p.Peers() {

@@ -1,6 +1,7 @@
 // Package dnsmasqtest starts a real DNS server for tether's `resolve` tests: Debian's dnsmasq
 // as a foreground child process on a loopback port, answering only from a hosts file that the
-// test rewrites (SIGHUP makes dnsmasq read it again), killed when the test ends.
+// test rewrites (SIGHUP makes dnsmasq read it again) and from SRV records given on its command
+// line (replaced by a restart on the same port), killed when the test ends.
 package dnsmasqtest
 
 import (
@@ -41,11 +42,13 @@ func Require(t testing.TB) {
 
 // Server is a running dnsmasq.
 type Server struct {
-	t     testing.TB
-	Addr  netip.AddrPort // where it answers, over UDP and TCP
-	hosts string
-	cmd   *exec.Cmd
-	out   *bytes.Buffer
+	t      testing.TB
+	Addr   netip.AddrPort // where it answers, over UDP and TCP
+	hosts  string
+	opt    Options
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan struct{} // closed when cmd has exited
 }
 
 // Options tune the server.
@@ -54,6 +57,15 @@ type Options struct {
 	TTL int
 	// CNAMEs maps alias names to their targets (dnsmasq --cname); targets must be in the hosts.
 	CNAMEs map[string]string
+	// SRV are the SRV records served (dnsmasq --srv-host), in order.
+	SRV []SRV
+}
+
+// SRV is one SRV record (RFC 2782). An empty Target makes dnsmasq answer that the service is
+// not available (a record whose target is ".").
+type SRV struct {
+	Name, Target           string // e.g. "_http._tcp.app.test", "b1.test"
+	Port, Priority, Weight uint16
 }
 
 // Start runs dnsmasq answering hosts (name -> addresses, names under Domain) and waits until it
@@ -62,42 +74,77 @@ func Start(t testing.TB, opt Options, hosts map[string][]string) *Server {
 	t.Helper()
 	Require(t)
 	dir := t.TempDir()
-	s := &Server{t: t, hosts: filepath.Join(dir, "hosts")}
+	s := &Server{t: t, hosts: filepath.Join(dir, "hosts"), opt: opt}
 	s.write(hosts)
 	for attempt := 1; ; attempt++ {
 		port := freeUDPPort(t)
 		s.Addr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
-		args := []string{"--no-daemon", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
-			fmt.Sprintf("--port=%d", port), "--listen-address=127.0.0.1", "--bind-interfaces",
-			"--no-resolv", "--no-hosts", "--addn-hosts=" + s.hosts, "--local=/" + Domain + "/",
-			fmt.Sprintf("--local-ttl=%d", opt.TTL)}
-		if os.Geteuid() == 0 {
-			args = append(args, "--user=root") // keep reading the test's private directory after SIGHUP
-		}
-		for alias, target := range opt.CNAMEs {
-			args = append(args, "--cname="+alias+","+target)
-		}
-		s.out = &bytes.Buffer{}
-		s.cmd = exec.Command(Binary, args...)
-		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-		if err := s.cmd.Start(); err != nil {
-			t.Fatalf("start dnsmasq: %v", err)
-		}
-		exited := make(chan struct{}) // closed when dnsmasq has exited
-		go func() { s.cmd.Wait(); close(exited) }()
-		err := s.waitReady(exited)
+		err := s.run()
 		if err == nil {
-			t.Cleanup(func() {
-				s.cmd.Process.Kill()
-				<-exited
-			})
+			t.Cleanup(s.stop)
 			return s
 		}
-		s.cmd.Process.Kill()
-		<-exited
 		if attempt == 10 || !strings.Contains(s.out.String(), "in use") {
 			t.Fatalf("dnsmasq did not start: %v\n%s", err, s.out)
 		}
+	}
+}
+
+// run starts dnsmasq on s.Addr with s.opt and waits until it answers; on failure it is killed.
+func (s *Server) run() error {
+	args := []string{"--no-daemon", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
+		fmt.Sprintf("--port=%d", s.Addr.Port()), "--listen-address=" + s.Addr.Addr().String(), "--bind-interfaces",
+		"--no-resolv", "--no-hosts", "--addn-hosts=" + s.hosts, "--local=/" + Domain + "/",
+		fmt.Sprintf("--local-ttl=%d", s.opt.TTL)}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root") // keep reading the test's private directory after SIGHUP
+	}
+	for alias, target := range s.opt.CNAMEs {
+		args = append(args, "--cname="+alias+","+target)
+	}
+	for _, r := range s.opt.SRV {
+		arg := "--srv-host=" + r.Name
+		if r.Target != "" {
+			arg += fmt.Sprintf(",%s,%d,%d,%d", r.Target, r.Port, r.Priority, r.Weight)
+		}
+		args = append(args, arg)
+	}
+	s.out = &bytes.Buffer{}
+	s.cmd = exec.Command(Binary, args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("start dnsmasq: %v", err)
+	}
+	s.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(s.cmd, s.exited)
+	err := s.waitReady(s.exited)
+	if err != nil {
+		s.stop()
+	}
+	return err
+}
+
+// stop kills dnsmasq and waits for it.
+func (s *Server) stop() {
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// SetSRV replaces the SRV records: dnsmasq reads --srv-host only at start, so it is restarted
+// on the same address (a few tries if the port is taken meanwhile) and waited for.
+func (s *Server) SetSRV(records []SRV) {
+	s.t.Helper()
+	s.stop()
+	s.opt.SRV = records
+	for attempt := 1; ; attempt++ {
+		err := s.run()
+		if err == nil {
+			return
+		}
+		if attempt == 10 || !strings.Contains(s.out.String(), "in use") {
+			s.t.Fatalf("dnsmasq did not restart: %v\n%s", err, s.out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
