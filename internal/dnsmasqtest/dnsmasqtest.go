@@ -59,6 +59,13 @@ type Options struct {
 	CNAMEs map[string]string
 	// SRV are the SRV records served (dnsmasq --srv-host), in order.
 	SRV []SRV
+	// Netns, when set, runs dnsmasq in that network namespace (ip netns exec); Listen must
+	// then be an address of it and Dial must reach it, for the readiness probes.
+	Netns string
+	// Listen, when valid, is where dnsmasq answers instead of a free port of 127.0.0.1.
+	Listen netip.AddrPort
+	// Dial, when set, opens the probes' connections to the server (Resolver uses it).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // SRV is one SRV record (RFC 2782). An empty Target makes dnsmasq answer that the service is
@@ -77,8 +84,11 @@ func Start(t testing.TB, opt Options, hosts map[string][]string) *Server {
 	s := &Server{t: t, hosts: filepath.Join(dir, "hosts"), opt: opt}
 	s.write(hosts)
 	for attempt := 1; ; attempt++ {
-		port := freeUDPPort(t)
-		s.Addr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+		if opt.Listen.IsValid() {
+			s.Addr = opt.Listen
+		} else {
+			s.Addr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freeUDPPort(t)))
+		}
 		err := s.run()
 		if err == nil {
 			t.Cleanup(s.stop)
@@ -111,6 +121,9 @@ func (s *Server) run() error {
 	}
 	s.out = &bytes.Buffer{}
 	s.cmd = exec.Command(Binary, args...)
+	if s.opt.Netns != "" {
+		s.cmd = exec.Command("ip", append([]string{"netns", "exec", s.opt.Netns, Binary}, args...)...)
+	}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start dnsmasq: %v", err)
@@ -172,6 +185,9 @@ func (s *Server) waitReady(exited <-chan struct{}) error {
 // Resolver returns Go's resolver asking only this server.
 func (s *Server) Resolver() *net.Resolver {
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		if s.opt.Dial != nil {
+			return s.opt.Dial(ctx, network, s.Addr.String())
+		}
 		var d net.Dialer
 		return d.DialContext(ctx, network, s.Addr.String())
 	}}
