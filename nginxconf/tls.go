@@ -13,6 +13,7 @@ type tlsOut struct {
 	certs      []certPair
 	clientCA   string
 	clientAuth string
+	ticketKeys []string // ssl_session_ticket_key files, in order (the first encrypts)
 }
 
 type certPair struct{ cert, key string }
@@ -85,6 +86,12 @@ func (t *translator) tlsFor(set *settings) *tlsOut {
 	default:
 		t.note(verify, "%s is not supported: tether verifies client certificates against client_ca (require or optional); not carried over", mode)
 	}
+	for _, d := range s.nearest("ssl_session_ticket_key") {
+		if p, ok := t.filePath(d); ok {
+			t.note(d, "carried over as session_ticket_key: tether processes with this file resume each other's TLS sessions, but not nginx's (Go and OpenSSL seal tickets differently), so a client moving between nginx and tether pays one full handshake")
+			out.ticketKeys = append(out.ticketKeys, p)
+		}
+	}
 	if set.ctx == "stream" {
 		t.timeout(s, "ssl_handshake_timeout", "handshake", set, "")
 	}
@@ -123,7 +130,10 @@ func mergeTLS(a, b *tlsOut) *tlsOut {
 	case b == nil:
 		return a
 	}
-	out := &tlsOut{clientCA: a.clientCA, clientAuth: a.clientAuth}
+	out := &tlsOut{clientCA: a.clientCA, clientAuth: a.clientAuth, ticketKeys: a.ticketKeys}
+	if len(out.ticketKeys) == 0 {
+		out.ticketKeys = b.ticketKeys
+	}
 	seen := map[string]bool{}
 	for _, c := range append(append([]certPair{}, a.certs...), b.certs...) {
 		if !seen[c.cert] {

@@ -110,6 +110,9 @@ func (t *translator) writeListener(b *bytes.Buffer, l *listenerOut) {
 			fmt.Fprintf(b, "client_ca = %s\n", tomlString(l.tls.clientCA))
 			fmt.Fprintf(b, "client_auth = %s\n", tomlString(l.tls.clientAuth))
 		}
+		if len(l.tls.ticketKeys) > 0 {
+			fmt.Fprintf(b, "session_ticket_key = %s\n", tomlStrings(l.tls.ticketKeys))
+		}
 	}
 	if len(set.timeouts) > 0 {
 		b.WriteString("[listeners.timeouts]\n")

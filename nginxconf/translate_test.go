@@ -102,6 +102,9 @@ func listenerSummary(l *conf.Listener) string {
 		if l.TLS.ClientAuth != "" {
 			s += " client=" + string(l.TLS.ClientAuth)
 		}
+		if n := len(l.TLS.TicketKeys); n > 0 {
+			s += fmt.Sprintf(" ticket_keys=%d", n)
+		}
 	}
 	if l.ProxyIn != nil {
 		s += fmt.Sprintf(" proxy_in=%v/%v", l.ProxyIn.Trusted, l.ProxyIn.Timeout)
@@ -372,10 +375,23 @@ http {
 			},
 			drain: 45 * time.Second,
 		},
+		{
+			name: "session ticket keys",
+			conf: `stream {
+  upstream a { hash $remote_addr consistent; server 127.0.0.1:3001; }
+  ssl_session_ticket_key certs/current.key;
+  ssl_session_ticket_key certs/previous.key;
+  server { listen 443 ssl; ssl_certificate certs/site.pem; ssl_certificate_key certs/site.key; proxy_pass a; }
+}`,
+			listeners: []string{"a-443 0.0.0.0:443 -> a none tls=1 ticket_keys=2"},
+			upstreams: []string{"a hash-consistent [127.0.0.1:3001]"},
+			notes:     []string{"3 ssl_session_ticket_key: carried over as session_ticket_key", "4 ssl_session_ticket_key: but not nginx's"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, cfg, _ := translateText(t, map[string]string{"nginx.conf": tc.conf})
+			res, cfg, _ := translateText(t, map[string]string{"nginx.conf": tc.conf,
+				"certs/current.key": strings.Repeat("c", 80), "certs/previous.key": strings.Repeat("p", 48)})
 			var ls, us []string
 			for _, l := range cfg.Listeners {
 				ls = append(ls, listenerSummary(l))

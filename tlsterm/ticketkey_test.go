@@ -4,10 +4,16 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tether-proxy/tether/internal/nginxtest"
 )
 
 // writeTicketKey writes size random bytes to dir/name, as `openssl rand 80 > name` does.
@@ -146,5 +152,71 @@ func TestTicketKeyDistinctFiles(t *testing.T) {
 	ka2, _ := ParseTicketKey("a2", a)
 	if ka == kb || ka != ka2 {
 		t.Fatal("key derivation does not follow the file content")
+	}
+}
+
+// TestTicketKeyNotSharedWithNginx pins what the README says about nginx: with the same key
+// file, nginx (OpenSSL) and tether (Go) do not resume each other's sessions, in either
+// direction and either TLS version, because they seal different things; the client just pays
+// a full handshake, nothing fails.
+func TestTicketKeyNotSharedWithNginx(t *testing.T) {
+	dir := t.TempDir()
+	site, leaf := writePair(t, dir, "site", "site.example")
+	key := writeTicketKey(t, dir, "ticket.key", 80)
+	ports := nginxtest.Start(t, 1, func(ports []int) string {
+		return fmt.Sprintf(`    server {
+        listen 127.0.0.1:%d ssl;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets on;
+        ssl_session_ticket_key %s;
+        return "x";
+    }
+`, ports[0], site.Cert, site.Key, key)
+	})
+	nginxAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	g, err := Load(Settings{Certs: []Pair{site}, TicketKeys: []string{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := NewTerminator(g)
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	nginx := func(t *testing.T, client *tls.Config) tls.ConnectionState {
+		t.Helper()
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", nginxAddr, client)
+		if err != nil {
+			t.Fatalf("nginx: %v", err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.ReadAll(c) // "x", and a TLS 1.3 client reads its ticket on the way
+		return c.ConnectionState()
+	}
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			newClient := func() *tls.Config {
+				return &tls.Config{ServerName: "site.example", RootCAs: roots, MinVersion: version, MaxVersion: version,
+					ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+			}
+			// nginx's own resumption works: the key file and the client are fine.
+			client := newClient()
+			nginx(t, client)
+			if !nginx(t, client).DidResume {
+				t.Fatal("nginx did not resume its own session")
+			}
+			st, err, srvErr := handshake(t, term.Config(), client)
+			if err != nil || srvErr != nil || st.DidResume {
+				t.Fatalf("nginx's session at tether: resumed %v, client %v, server %v; want a full handshake", st.DidResume, err, srvErr)
+			}
+			client = newClient()
+			if _, err, _ := handshake(t, term.Config(), client); err != nil {
+				t.Fatal(err)
+			}
+			if nginx(t, client).DidResume {
+				t.Fatal("tether's session resumed at nginx")
+			}
+		})
 	}
 }
