@@ -39,7 +39,8 @@ func Load(path string) (*Config, error) {
 // Parse parses and validates a configuration. file names the
 // configuration in problems and is the base for relative cert/key paths
 // (Config.File is set to it). Parse does not resolve host names; its only
-// side effect is checking that cert and key files exist and are readable.
+// side effects are checking that cert and key files exist and are readable,
+// and reading session ticket key files to check their size.
 //
 // On any problem Parse returns a nil Config and a [Problems] error listing
 // every problem found, in file order. A TOML syntax error stops parsing,
