@@ -45,6 +45,7 @@ const (
 
 var (
 	errNXDomain   = errors.New("no such host (NXDOMAIN)")
+	errNoAddrs    = errors.New("no addresses")
 	errTruncated  = errors.New("truncated answer")
 	errShortDNS   = errors.New("message too short")
 	aLongTimeAgo  = time.Unix(1, 0)
@@ -81,7 +82,7 @@ func (c *dnsClient) lookup(ctx context.Context, host string) ([]netip.Addr, time
 	case len(addrs) > 0:
 		return orderAddrs(addrs), time.Duration(ttl) * time.Second, nil
 	case answered:
-		return nil, 0, fmt.Errorf("resolve %s: no addresses", host)
+		return nil, 0, fmt.Errorf("resolve %s: %w", host, errNoAddrs)
 	}
 	return nil, 0, fmt.Errorf("resolve %s: %w", host, errors.Join(errs...))
 }
@@ -96,8 +97,10 @@ type srvTarget struct {
 // returns them ordered by priority, target, port and address (so every process reading the
 // same records builds the same list, IPv4 addresses first), and the smallest TTL of
 // the records that gave them. Zero records, or no target with an address, is an error: the
-// caller keeps what it had. A target that does not resolve is left out and reported in
-// skipped, as nginx logs and skips it.
+// caller keeps what it had. A target the DNS says has no address (NXDOMAIN, or no A or AAAA
+// record) is left out and reported in skipped, as nginx logs and skips it; any other failure
+// to look a target up (a timeout, SERVFAIL, REFUSED) fails the whole lookup, so that a
+// flaky resolver never takes backends away.
 func (c *dnsClient) lookupSRV(ctx context.Context, name string) (targets []srvTarget, ttl time.Duration, skipped error, err error) {
 	qname, err := canonicalName(name)
 	if err != nil {
@@ -125,10 +128,10 @@ func (c *dnsClient) lookupSRV(ctx context.Context, name string) (targets []srvTa
 		}
 		addrs, addrTTL, err := c.lookup(ctx, r.target)
 		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
+			if !errors.Is(err, errNXDomain) && !errors.Is(err, errNoAddrs) || ctx.Err() != nil {
+				return nil, 0, nil, fmt.Errorf("resolve SRV %s: target %s: %w", name, r.target, err)
 			}
+			errs = append(errs, err)
 			continue
 		}
 		slices.SortFunc(addrs, netip.Addr.Compare) // IPv4 first; the same order whatever the server's rotation

@@ -67,8 +67,9 @@ func peerSummary(p *Pool) []string {
 // TestSRVFollowsDNS serves SRV records from a real dnsmasq under a running pool: the pool's
 // peers are the records' targets on the records' ports, weighted and prioritised as nginx
 // does; when a record goes, exactly the clients of its target move (consistent hashing over
-// the target names); and when the name has zero usable records (a "no service" record, then
-// no name at all), the old backends stay, the failure is logged, and a reload keeps them.
+// the target names); when the name has zero usable records (a "no service" record, then no
+// name at all) or a target's lookup fails, the old backends stay and the failure is logged; a
+// target the DNS says does not exist is left out; and a reload keeps the backends.
 func TestSRVFollowsDNS(t *testing.T) {
 	const name = "_http._tcp.app.test"
 	hosts := map[string][]string{"b1.test": {"127.0.0.21"}, "b2.test": {"127.0.0.22"}, "b3.test": {"127.0.0.23", "127.0.0.24"}}
@@ -135,5 +136,21 @@ func TestSRVFollowsDNS(t *testing.T) {
 	}
 	if !slices.Equal(next.Peers(), p.Peers()) {
 		t.Fatalf("reload made new peers %q", peerSummary(next))
+	}
+	// A target the resolver fails to look up (REFUSED: outside dnsmasq's zone, no upstream)
+	// fails the whole lookup: nothing changes. A target the DNS says does not exist is left out.
+	failures := len(logs.records("re-resolving server failed, keeping its addresses"))
+	dns.SetSRV([]dnsmasqtest.SRV{all[0], {Name: name, Target: "b9.example", Port: 3009}})
+	waitFor(t, "the refused target to fail the lookup", func() bool {
+		rs := logs.records("re-resolving server failed, keeping its addresses")
+		return len(rs) > failures && strings.Contains(fmt.Sprint(rs[len(rs)-1]["err"]), "target b9.example")
+	})
+	if got := peerSummary(p); !slices.Equal(got, []string{want[0], want[2], want[3]}) {
+		t.Fatalf("after a refused target lookup the peers are %q", got)
+	}
+	dns.SetSRV([]dnsmasqtest.SRV{all[0], {Name: name, Target: "b8.test", Port: 3008}})
+	waitFor(t, "the missing target to be left out", func() bool { return len(p.Peers()) == 1 })
+	if got := peerSummary(p); !slices.Equal(got, want[:1]) || len(logs.records("some SRV targets left out")) == 0 {
+		t.Fatalf("with b8.test missing from DNS the peers are %q, want b1 alone and a log line", got)
 	}
 }
