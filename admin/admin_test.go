@@ -17,8 +17,9 @@ import (
 
 type reloader struct {
 	err     error
-	calls   int
-	drained string
+	calls    int
+	drained  string
+	undrains int
 }
 
 func (r *reloader) Reload(context.Context) error { r.calls++; return r.err }
@@ -38,7 +39,7 @@ func (r *reloader) Drain(up, target string, d, spread time.Duration) (int, error
 	return 1, nil
 }
 
-func (r *reloader) Undrain(up, target string) (int, error) { r.drained = ""; return 1, nil }
+func (r *reloader) Undrain(up, target string) (int, error) { r.drained = ""; r.undrains++; return 1, nil }
 
 func TestHandler(t *testing.T) {
 	tests := []struct {
@@ -119,6 +120,79 @@ func TestPprof(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tc.wantCode || !strings.Contains(string(body), tc.wantBody) {
 				t.Fatalf("GET %s with %+v: %d %.200q, want %d containing %q", tc.path, tc.opts, resp.StatusCode, body, tc.wantCode, tc.wantBody)
+			}
+		})
+	}
+}
+
+// TestGuard pins the protections of the state-changing endpoints against cross-site requests
+// (issue 10 item 4): a page on another origin (Origin: http://evil.example with a text/plain
+// body, which a browser sends without a preflight) and a DNS-rebinding page (Host:
+// evil.example:9090) are refused 403 and nothing is drained; a same-origin request, one without
+// browser headers (curl) and every GET pass; with a token, a POST without it gets 401.
+func TestGuard(t *testing.T) {
+	const token = "s3cret-token"
+	tests := []struct {
+		name     string
+		opts     Options
+		method   string
+		path     string
+		header   map[string]string // "Host" sets the Host header; "SAME-ORIGIN" in a value is the server's own origin
+		wantCode int
+		wantCall bool // the Target was called
+	}{
+		{"cross-site drain, text/plain", Options{}, "POST", "/drain?upstream=app&server=a",
+			map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403, false},
+		{"cross-site drain, Sec-Fetch-Site", Options{}, "POST", "/drain?upstream=app&server=a",
+			map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, false},
+		{"opaque origin (sandboxed frame, file:)", Options{}, "POST", "/reload",
+			map[string]string{"Origin": "null"}, 403, false},
+		{"DNS rebinding undrain", Options{}, "POST", "/undrain?upstream=app&server=a",
+			map[string]string{"Host": "evil.example:9090"}, 403, false},
+		{"DNS rebinding reload, same origin as the page", Options{}, "POST", "/reload",
+			map[string]string{"Host": "evil.example:9090", "Origin": "http://evil.example:9090", "Sec-Fetch-Site": "same-origin"}, 403, false},
+		{"Host another address", Options{}, "POST", "/reload",
+			map[string]string{"Host": "10.9.9.9:9090"}, 403, false},
+		{"curl: no Origin", Options{}, "POST", "/drain?upstream=app&server=a", nil, 200, true},
+		{"same-origin page", Options{}, "POST", "/drain?upstream=app&server=a",
+			map[string]string{"Origin": "SAME-ORIGIN", "Sec-Fetch-Site": "same-origin"}, 200, true},
+		{"localhost", Options{}, "POST", "/undrain?upstream=app&server=a", map[string]string{"Host": "localhost:9090"}, 200, true},
+		{"configured name", Options{Hosts: []string{"Proxy.Example.com"}}, "POST", "/reload",
+			map[string]string{"Host": "proxy.example.com:9090"}, 200, true},
+		{"GET stays open to any Origin", Options{}, "GET", "/status.json",
+			map[string]string{"Origin": "http://evil.example", "Host": "evil.example:9090"}, 200, false},
+		{"token missing", Options{Token: token}, "POST", "/reload", nil, 401, false},
+		{"token wrong", Options{Token: token}, "POST", "/reload", map[string]string{"Authorization": "Bearer s3cret-tokeN"}, 401, false},
+		{"token as basic", Options{Token: token}, "POST", "/reload", map[string]string{"Authorization": "Basic " + token}, 401, false},
+		{"token right", Options{Token: token}, "POST", "/reload", map[string]string{"Authorization": "Bearer " + token}, 200, true},
+		{"token right, cross-site still refused", Options{Token: token}, "POST", "/reload",
+			map[string]string{"Authorization": "Bearer " + token, "Origin": "http://evil.example"}, 403, false},
+		{"GET needs no token", Options{Token: token}, "GET", "/status.json", nil, 200, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &reloader{}
+			srv := httptest.NewServer(Handler(r, slog.New(slog.NewTextHandler(io.Discard, nil)), tc.opts))
+			defer srv.Close()
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader("x"))
+			for k, v := range tc.header {
+				v = strings.ReplaceAll(v, "SAME-ORIGIN", srv.URL)
+				if k == "Host" {
+					req.Host = v
+				} else {
+					req.Header.Set(k, v)
+				}
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			called := r.calls > 0 || r.drained != "" || r.undrains > 0
+			if resp.StatusCode != tc.wantCode || called != tc.wantCall {
+				t.Fatalf("%s %s %v: %d %q (target called: %v), want %d (called: %v)",
+					tc.method, tc.path, tc.header, resp.StatusCode, body, called, tc.wantCode, tc.wantCall)
 			}
 		})
 	}

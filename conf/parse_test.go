@@ -836,6 +836,56 @@ servers = ["127.0.0.1:3001"]
 				`3: admin.prof: unknown key (did you mean "pprof"?)`,
 			},
 		},
+		{
+			name: "admin hosts and token file",
+			in: `[admin]
+hosts = ["Proxy.Example.com", "10.1.2.3"]
+token_file = "admin.token"
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				deepEqual(t, c.Admin, &Admin{Listen: "127.0.0.1:9090", Addr: netip.MustParseAddrPort("127.0.0.1:9090"),
+					Hosts: []string{"proxy.example.com", "10.1.2.3"}, TokenFile: abs(t, "testdata/admin.token"), Token: "s3cret-token"})
+			},
+		},
+		{
+			// Every token_file problem names the file, line and key, as tether check prints it.
+			name: "admin hosts and token file: every problem",
+			in: `[admin]
+hosts = ["http://proxy.example.com", "proxy:9090", "", 7]
+token_file = "nope.token"
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+[admin2]
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`2: admin.hosts[0]: invalid host name "http://proxy.example.com"`,
+				`2: admin.hosts[1]: invalid host name "proxy:9090"`,
+				`2: admin.hosts[2]: invalid host name ""`,
+				`2: admin.hosts[3]: expected a string`,
+				`3: admin.token_file: cannot read token file "nope.token" (resolved to "` + abs(t, "testdata/nope.token") + `"): no such file or directory`,
+				`8: admin2: unknown key (did you mean "admin"?)`,
+			},
+		},
+		{
+			name: "admin token file empty",
+			in:   "[admin]\ntoken_file = \"empty.token\"\n[[listeners]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"app\"\n[upstreams.app]\nservers = [\"127.0.0.1:3001\"]\n",
+			errs: []string{`2: admin.token_file: token file "empty.token" is empty`},
+		},
+		{
+			name: "admin token file of two words",
+			in:   "[admin]\ntoken_file = \"two-words.token\"\n[[listeners]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"app\"\n[upstreams.app]\nservers = [\"127.0.0.1:3001\"]\n",
+			errs: []string{`2: admin.token_file: token file "two-words.token" holds white space`},
+		},
 		// ---- sticky keys and forwarded headers ----
 		{
 			name: "hash keys",

@@ -102,6 +102,21 @@ servers = ["no-such-host.invalid:3001"]
 			want:     []string{"no-such-host.invalid", "test failed"},
 		},
 		{
+			name: "admin token file that cannot be read",
+			config: `[admin]
+hosts = ["proxy.example.com"]
+token_file = "missing.token"
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8000"
+upstream = "app"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			wantCode: 1,
+			want:     []string{`bad.toml:3: admin.token_file: cannot read token file "missing.token"`, "no such file", "test failed"},
+		},
+		{
 			name: "certificate that does not load",
 			config: `[[listeners]]
 name = "a"

@@ -226,7 +226,8 @@ func (d *daemon) startAdmin(cfg *conf.Config, inherited map[string]*os.File) err
 		ln = l
 	}
 	d.adminLn = ln
-	d.admin = &http.Server{Handler: admin.Handler(d, d.log, admin.Options{Pprof: cfg.Admin.Pprof}), ReadHeaderTimeout: 10 * time.Second}
+	d.admin = &http.Server{Handler: admin.Handler(d, d.log, admin.Options{
+		Pprof: cfg.Admin.Pprof, Hosts: cfg.Admin.Hosts, Token: cfg.Admin.Token}), ReadHeaderTimeout: 10 * time.Second}
 	go d.admin.Serve(ln)
 	d.log.Info("admin listening", "addr", ln.Addr().String())
 	return nil
