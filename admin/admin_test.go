@@ -2,11 +2,14 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +19,7 @@ import (
 )
 
 type reloader struct {
-	err     error
+	err      error
 	calls    int
 	drained  string
 	undrains int
@@ -39,7 +42,11 @@ func (r *reloader) Drain(up, target string, d, spread time.Duration) (int, error
 	return 1, nil
 }
 
-func (r *reloader) Undrain(up, target string) (int, error) { r.drained = ""; r.undrains++; return 1, nil }
+func (r *reloader) Undrain(up, target string) (int, error) {
+	r.drained = ""
+	r.undrains++
+	return 1, nil
+}
 
 func TestHandler(t *testing.T) {
 	tests := []struct {
@@ -57,7 +64,7 @@ func TestHandler(t *testing.T) {
 		{"metrics", "GET", "/metrics", nil, 200, "tether_test_metric 1", 0, ""},
 		{"process metrics", "GET", "/metrics", nil, 200, "process_resident_memory_bytes", 0, ""},
 		{"status page", "GET", "/status", nil, 200, "<title>tether status</title>", 0, ""},
-		{"status data", "GET", "/status.json", nil, 200, `"Server":"127.0.0.1:3001"`, 0, ""},
+		{"status data", "GET", "/status.json", nil, 200, `"server":"127.0.0.1:3001"`, 0, ""},
 		{"drain", "POST", "/drain?upstream=app&server=127.0.0.1:3001&deadline=30s", nil, 200, `"peers":1`, 0, "127.0.0.1:3001/30s/-1ns"},
 		{"drain bad deadline", "POST", "/drain?upstream=app&server=x&deadline=soon", nil, 400, "deadline", 0, ""},
 		{"drain with spread", "POST", "/drain?upstream=app&server=127.0.0.1:3001&deadline=1m&spread=20s", nil, 200, `"peers":1`, 0, "127.0.0.1:3001/1m0s/20s"},
@@ -197,3 +204,73 @@ func TestGuard(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusJSONKeys pins every key of /status.json (issue 10 item 6: it mixed `name`,
+// `active` with `Server`, `Addr`, `State`): one style, snake_case, as README documents.
+// A renamed or added field fails here and must be documented there.
+func TestStatusJSONKeys(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	full := statusTarget{st: listener.Status{
+		Listeners: []listener.ListenerStatus{{Name: "wss", Addr: "127.0.0.1:8443", Upstream: "app", TLS: true, Preamble: "http", Active: 3}},
+		Upstreams: []listener.UpstreamStatus{{Name: "app", Balance: "hash", Peers: []upstream.PeerStatus{{
+			Server: "a:1", Addr: "127.0.0.1:1", State: upstream.StateDraining, Backup: true, Weight: 2, MaxConns: 9,
+			Active: 1, Total: 5, Fails: 1, Share: 0.5, Checked: true, LastCheck: now, CheckOK: false, CheckErr: "refused",
+			DrainDeadline: now}}}},
+	}}
+	srv := httptest.NewServer(Handler(&full, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc any
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				got = append(got, prefix+k)
+				walk(prefix+k+".", e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(prefix, e)
+			}
+		}
+	}
+	walk("", doc)
+	slices.Sort(got)
+	got = slices.Compact(got)
+	want := []string{
+		"listeners", "listeners.active", "listeners.addr", "listeners.name", "listeners.preamble", "listeners.tls", "listeners.upstream",
+		"upstreams", "upstreams.balance", "upstreams.name", "upstreams.peers",
+		"upstreams.peers.active", "upstreams.peers.addr", "upstreams.peers.backup", "upstreams.peers.check_error",
+		"upstreams.peers.check_ok", "upstreams.peers.checked", "upstreams.peers.drain_deadline", "upstreams.peers.fails",
+		"upstreams.peers.last_check", "upstreams.peers.max_conns", "upstreams.peers.server", "upstreams.peers.share",
+		"upstreams.peers.state", "upstreams.peers.total", "upstreams.peers.weight",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("keys of /status.json:\n got %q\nwant %q", got, want)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	for _, k := range got {
+		for _, part := range strings.Split(k, ".") {
+			if !snake.MatchString(part) {
+				t.Errorf("key %q is not snake_case", k)
+			}
+		}
+	}
+}
+
+// statusTarget is a Target whose Status is st.
+type statusTarget struct {
+	reloader
+	st listener.Status
+}
+
+func (s *statusTarget) Status() listener.Status { return s.st }

@@ -23,26 +23,27 @@ const (
 	StateUp PeerState = "up"
 )
 
-// PeerStatus is one peer at one instant, for the status page and metrics.
+// PeerStatus is one peer at one instant, for the status page and metrics. Its JSON keys are
+// snake_case like the rest of /status.json; the two times are left out while they are zero.
 type PeerStatus struct {
-	Server   string // the server line's address as written: the hash identity
-	Addr     string // the address dialled
-	State    PeerState
-	Backup   bool
-	Weight   int
-	MaxConns int     // 0: unlimited
-	Active   int     // tunnels open now
-	Total    uint64  // tunnels opened since the peer appeared (a reload keeps counting)
-	Fails    int     // failed connects counted for max_fails
-	Share    float64 // the peer's share of the hash ring (hashing.Table.Shares), health aside
+	Server   string    `json:"server"` // the server line's address as written: the hash identity
+	Addr     string    `json:"addr"`   // the address dialled
+	State    PeerState `json:"state"`
+	Backup   bool      `json:"backup"`
+	Weight   int       `json:"weight"`
+	MaxConns int       `json:"max_conns"` // 0: unlimited
+	Active   int       `json:"active"`    // tunnels open now
+	Total    uint64    `json:"total"`     // tunnels opened since the peer appeared (a reload keeps counting)
+	Fails    int       `json:"fails"`     // failed connects counted for max_fails
+	Share    float64   `json:"share"`     // the peer's share of the hash ring (hashing.Table.Shares), health aside
 
 	// Active health checks; Checked is false without checks or before the first.
-	Checked   bool
-	LastCheck time.Time
-	CheckOK   bool
-	CheckErr  string // why the last check failed
+	Checked   bool      `json:"checked"`
+	LastCheck time.Time `json:"last_check,omitzero"`
+	CheckOK   bool      `json:"check_ok"`
+	CheckErr  string    `json:"check_error"` // why the last check failed
 
-	DrainDeadline time.Time // zero: not draining, or no deadline
+	DrainDeadline time.Time `json:"drain_deadline,omitzero"` // zero: not draining, or no deadline
 }
 
 // Snapshot returns the status of every current peer, in server-line order.
