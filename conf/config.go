@@ -44,7 +44,11 @@ type Listener struct {
 	Name string
 	// Listen is the listen address exactly as written.
 	Listen string
-	// Addr is Listen parsed; it is always an IP literal with a non-zero port.
+	// Addr is Listen parsed; it is always an IP literal. Port 0 asks the
+	// kernel for a free port when the listener is bound (the running server
+	// reports the address it got: listener.Server.Addr, the "listening" log
+	// line, /status.json); such a listener keeps its socket across reloads by
+	// name.
 	Addr netip.AddrPort
 	// IPv6Only sets IPV6_V6ONLY on an IPv6 listener (default true, like
 	// nginx). It is ignored for IPv4 addresses.

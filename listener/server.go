@@ -215,7 +215,8 @@ func (s *Server) commit(p *plan) {
 }
 
 // SocketKey identifies a listening socket: a reload keeps a socket whose key did not change,
-// and a binary upgrade hands sockets over by key.
+// and a binary upgrade hands sockets over by key. A listener on port 0 is keyed by its name
+// too, so it keeps the port the kernel gave it across reloads and upgrades.
 func SocketKey(l *conf.Listener) string {
 	key := "tcp4/" + l.Addr.String()
 	if l.Addr.Addr().Is6() {
@@ -223,6 +224,9 @@ func SocketKey(l *conf.Listener) string {
 	}
 	if l.ReusePort {
 		key += "/reuseport"
+	}
+	if l.Addr.Port() == 0 { // several such listeners are several sockets: tell them by name
+		key += "/name=" + l.Name
 	}
 	return key
 }

@@ -215,3 +215,10 @@ func checkNoLeaks(t *testing.T) {
 	}
 	t.Fatalf("goroutines left behind after Close:\n%s", stacks)
 }
+
+// wasDrained reports whether a drain deadline closed the lease's tunnel.
+func (l *Lease) wasDrained() bool {
+	l.Peer.mu.Lock()
+	defer l.Peer.mu.Unlock()
+	return l.drained
+}

@@ -325,20 +325,18 @@ func TestRunDrainsOnSIGTERM(t *testing.T) {
 			go func() { io.Copy(c, c); c.Close() }()
 		}
 	}()
-	port := nginxtest.FreePorts(t, 1)[0]
 	cfg := writeFile(t, t.TempDir(), "tether.toml", fmt.Sprintf(`
 drain_timeout = "1s"
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "echo"
 preamble = "none"
 [upstreams.echo]
 servers = ["%s"]
-`, port, ln.Addr()))
+`, ln.Addr()))
 	p := start(t, "run", "-c", cfg)
-	p.waitOutput(t, `"msg":"listening"`)
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	c, err := net.Dial("tcp", p.loggedAddr(t, "listening", "l"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -135,4 +136,29 @@ func writeFile(t *testing.T, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// loggedAddr waits (bounded) for the first JSON log line with "msg":msg and, when listener is
+// not empty, "listener":listener, and returns its "addr": the address tether bound, so a test
+// can configure port 0 and read the port back instead of guessing a free one.
+func (p *process) loggedAddr(t *testing.T, msg, listener string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, line := range strings.Split(p.output(), "\n") {
+			var rec struct{ Msg, Listener, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg && rec.Listener == listener && rec.Addr != "" {
+				return rec.Addr
+			}
+		}
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			t.Fatalf("tether exited (%v) before logging %q for %q:\n%s", err, msg, listener, p.output())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tether never logged %q for %q:\n%s", msg, listener, p.output())
+		}
+	}
 }
