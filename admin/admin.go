@@ -45,6 +45,12 @@ type Options struct {
 	// Token, when not empty, must come as "Authorization: Bearer TOKEN" with every
 	// state-changing request ([admin] token_file); empty asks none.
 	Token string
+	// Version and Started describe the process on the status page (empty and zero: unknown).
+	Version string
+	Started time.Time
+	// History, when not nil, is the recorder whose last samples the status page draws; nil
+	// shows no history.
+	History *Recorder
 }
 
 // Handler returns the admin endpoints:
@@ -92,7 +98,9 @@ func Handler(t Target, log *slog.Logger, opts Options) http.Handler {
 		w.Write(statusPage)
 	})
 	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
-		reply(w, http.StatusOK, t.Status())
+		now := time.Now()
+		reply(w, http.StatusOK, statusDoc{Status: t.Status(), Time: now,
+			Process: readProcess(opts.Version, opts.Started, now), History: opts.History.history()})
 	})
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()

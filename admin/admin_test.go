@@ -211,13 +211,17 @@ func TestGuard(t *testing.T) {
 func TestStatusJSONKeys(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	full := statusTarget{st: listener.Status{
-		Listeners: []listener.ListenerStatus{{Name: "wss", Addr: "127.0.0.1:8443", Upstream: "app", TLS: true, Preamble: "http", Active: 3}},
+		Listeners: []listener.ListenerStatus{{Name: "wss", Addr: "127.0.0.1:8443", Upstream: "app", TLS: true, Preamble: "http", Active: 3,
+			Accepted: 9, BytesUp: 10, BytesDown: 20, Refused: map[string]uint64{"listener max_conns": 2}}},
+		Engine: listener.EngineStatus{Loops: 2, LoopTunnels: 1},
 		Upstreams: []listener.UpstreamStatus{{Name: "app", Balance: "hash", Peers: []upstream.PeerStatus{{
 			Server: "a:1", Addr: "127.0.0.1:1", State: upstream.StateDraining, Backup: true, Weight: 2, MaxConns: 9,
-			Active: 1, Total: 5, Fails: 1, Share: 0.5, Checked: true, LastCheck: now, CheckOK: false, CheckErr: "refused",
-			DrainDeadline: now}}}},
+			Active: 1, Total: 5, Fails: 1, Share: 0.5, BytesUp: 1, BytesDown: 2, Checked: true, LastCheck: now, CheckOK: false,
+			CheckErr: "refused", DrainDeadline: now}}}},
 	}}
-	srv := httptest.NewServer(Handler(&full, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{}))
+	history := NewRecorder(&full, 10*time.Second, 15*time.Minute)
+	history.sample(now)
+	srv := httptest.NewServer(Handler(&full, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Version: "v1", Started: now, History: history}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/status.json")
 	if err != nil {
@@ -235,7 +239,9 @@ func TestStatusJSONKeys(t *testing.T) {
 		case map[string]any:
 			for k, e := range v {
 				got = append(got, prefix+k)
-				walk(prefix+k+".", e)
+				if prefix+k != "listeners.refused" { // its keys are the refusal reasons, data
+					walk(prefix+k+".", e)
+				}
 			}
 		case []any:
 			for _, e := range v {
@@ -247,9 +253,15 @@ func TestStatusJSONKeys(t *testing.T) {
 	slices.Sort(got)
 	got = slices.Compact(got)
 	want := []string{
-		"listeners", "listeners.active", "listeners.addr", "listeners.name", "listeners.preamble", "listeners.tls", "listeners.upstream",
+		"engine", "engine.loop_tunnels", "engine.loops",
+		"history", "history.interval_seconds", "history.points", "history.points.accepted", "history.points.active", "history.points.time",
+		"listeners", "listeners.accepted", "listeners.active", "listeners.addr", "listeners.bytes_down", "listeners.bytes_up",
+		"listeners.name", "listeners.preamble", "listeners.refused", "listeners.tls", "listeners.upstream",
+		"process", "process.goroutines", "process.max_fds", "process.open_fds", "process.pid", "process.rss_bytes",
+		"process.started", "process.uptime_seconds", "process.version",
+		"time",
 		"upstreams", "upstreams.balance", "upstreams.name", "upstreams.peers",
-		"upstreams.peers.active", "upstreams.peers.addr", "upstreams.peers.backup", "upstreams.peers.check_error",
+		"upstreams.peers.active", "upstreams.peers.addr", "upstreams.peers.backup", "upstreams.peers.bytes_down", "upstreams.peers.bytes_up", "upstreams.peers.check_error",
 		"upstreams.peers.check_ok", "upstreams.peers.checked", "upstreams.peers.drain_deadline", "upstreams.peers.fails",
 		"upstreams.peers.last_check", "upstreams.peers.max_conns", "upstreams.peers.server", "upstreams.peers.share",
 		"upstreams.peers.state", "upstreams.peers.total", "upstreams.peers.weight",

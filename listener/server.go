@@ -59,6 +59,7 @@ type Server struct {
 	maxConns  atomic.Int64                  // process-wide cap on served connections; 0 = none
 	metrics   *metrics.Set
 	refusals  refusalLog // rate-limits the log lines of refused connections
+	refusedBy sync.Map   // refusalKey -> *atomic.Uint64: refusals by listener and reason, for Status
 }
 
 // connState is one served connection, tracked so that a drain can end it.

@@ -36,6 +36,10 @@ type PeerStatus struct {
 	Total    uint64    `json:"total"`     // tunnels opened since the peer appeared (a reload keeps counting)
 	Fails    int       `json:"fails"`     // failed connects counted for max_fails
 	Share    float64   `json:"share"`     // the peer's share of the hash ring (hashing.Table.Shares), health aside
+	// Bytes moved by the peer's ended tunnels, each way (up: client to backend), since it
+	// appeared; a tunnel's bytes count when it ends.
+	BytesUp   uint64 `json:"bytes_up"`
+	BytesDown uint64 `json:"bytes_down"`
 
 	// Active health checks; Checked is false without checks or before the first.
 	Checked   bool      `json:"checked"`
@@ -63,6 +67,7 @@ func (p *Pool) Snapshot() []PeerStatus {
 		st := PeerStatus{
 			Server: s.Name, Addr: peer.addr, Backup: s.Backup, Weight: s.Weight, MaxConns: s.MaxConns,
 			Active: peer.Conns(), Total: peer.total.Load(), Fails: int(peer.fails.Load()), Share: v.shares[i],
+			BytesUp: peer.bytesUp.Load(), BytesDown: peer.bytesDn.Load(),
 		}
 		switch {
 		case s.Down:

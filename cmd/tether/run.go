@@ -56,7 +56,9 @@ type daemon struct {
 	admin   *http.Server
 	adminLn net.Listener
 	notify  *systemd.Notifier // nil when not run by systemd (Type=notify)
-	mu      sync.Mutex        // one reload or upgrade at a time
+	// stopHistory ends the status page's recorder (with the admin listener).
+	stopHistory chan struct{}
+	mu          sync.Mutex // one reload or upgrade at a time
 }
 
 // serve runs cfg until SIGINT or SIGTERM, or until a binary upgrade handed the sockets over,
@@ -142,6 +144,7 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 		"drain_spread", cur.DrainSpread, "connections", srv.Active())
 	if d.admin != nil {
 		d.admin.Close()
+		close(d.stopHistory)
 	}
 	dctx, cancel := context.WithTimeout(ctx, cur.DrainTimeout)
 	defer cancel()
@@ -225,6 +228,15 @@ func (d *daemon) Drain(up, target string, deadline, spread time.Duration) (int, 
 // Undrain ends a drain.
 func (d *daemon) Undrain(up, target string) (int, error) { return d.srv.Undrain(up, target) }
 
+// The status page's history: a sample every historyInterval, historyWindow of them.
+const (
+	historyInterval = 10 * time.Second
+	historyWindow   = 15 * time.Minute
+)
+
+// processStart is when the process started, for the status page's uptime.
+var processStart = time.Now()
+
 // reloadMetrics counts reloads by result.
 var (
 	reloadMetrics = metrics.NewSet()
@@ -254,8 +266,12 @@ func (d *daemon) startAdmin(cfg *conf.Config, inherited map[string]*os.File) err
 		ln = l
 	}
 	d.adminLn = ln
+	history := admin.NewRecorder(d, historyInterval, historyWindow)
+	d.stopHistory = make(chan struct{})
+	go history.Run(d.stopHistory)
 	d.admin = &http.Server{Handler: admin.Handler(d, d.log, admin.Options{
-		Pprof: cfg.Admin.Pprof, Hosts: cfg.Admin.Hosts, Token: cfg.Admin.Token}), ReadHeaderTimeout: 10 * time.Second}
+		Pprof: cfg.Admin.Pprof, Hosts: cfg.Admin.Hosts, Token: cfg.Admin.Token,
+		Version: versionString(), Started: processStart, History: history}), ReadHeaderTimeout: 10 * time.Second}
 	go d.admin.Serve(ln)
 	d.log.Info("admin listening", "addr", ln.Addr().String())
 	return nil
