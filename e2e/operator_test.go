@@ -267,3 +267,89 @@ func shot(t *testing.T, d *devtools, name string) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusPageAsksForTheToken: with [admin] token_file the page's drain button gets 401
+// without the token, asks for it once (prompt), retries with "Authorization: Bearer", and
+// keeps it for the tab: the undrain that follows asks nothing.
+func TestStatusPageAsksForTheToken(t *testing.T) {
+	t.Parallel()
+	ln := listenLoopback(t)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	writeFile(t, dir, "admin.token", "page-token-42\n")
+	_, ports, _ := launchTether(t, tetherBinary(t), dir, 2, 1, func(ports []int) string {
+		return fmt.Sprintf(`
+[admin]
+listen = "127.0.0.1:%d"
+token_file = "admin.token"
+[[listeners]]
+name = "plain"
+listen = "127.0.0.1:%d"
+upstream = "app"
+preamble = "none"
+[upstreams.app]
+servers = [%q]
+`, ports[0], ports[1], ln.Addr().String())
+	})
+	admin := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	d := startChromium(t)
+	var nav struct{ ErrorText string }
+	if err := d.call("Page.navigate", map[string]string{"url": admin + "/status"}, &nav, 30*time.Second); err != nil || nav.ErrorText != "" {
+		t.Fatalf("navigate: %v %s", err, nav.ErrorText)
+	}
+	click := func() string {
+		t.Helper()
+		var out string
+		js := `(async () => {
+			for (let i = 0; i < 200 && !document.querySelector("tr.backend button"); i++) await new Promise(r => setTimeout(r, 50));
+			window.confirm = () => true;
+			window.prompts = window.prompts || 0;
+			window.prompt = () => { window.prompts++; return "page-token-42"; };
+			document.querySelector("tr.backend button").click();
+			for (let i = 0; i < 100; i++) {
+				const m = document.getElementById("message").textContent;
+				if (m) { document.getElementById("message").textContent = ""; return m + " | prompts " + window.prompts; }
+				await new Promise(r => setTimeout(r, 50));
+			}
+			return "no message";
+		})()`
+		if _, err := d.evaluate(js, &out, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	server := ln.Addr().String()
+	if got := click(); got != "drain of "+server+": done (1 peer) | prompts 1" {
+		t.Fatalf("drain with the token asked for: %q", got)
+	}
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) { // wait for the row to say Undrain
+		var label string
+		d.evaluate(`document.querySelector("tr.backend button").textContent`, &label, 5*time.Second)
+		if label == "Undrain" {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the button still says %q after the drain", label)
+		}
+	}
+	if got := click(); got != "undrain of "+server+": done (1 peer) | prompts 1" {
+		t.Fatalf("undrain with the kept token: %q", got)
+	}
+	// Without the token the API refuses, as the page saw at first.
+	resp, err := http.Post(admin+"/drain?upstream=app&server="+server, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("POST /drain without the token: %s", resp.Status)
+	}
+}
