@@ -64,7 +64,7 @@ func socketKeyFor(cfg *conf.Config, s systemd.Socket) (key, name string) {
 
 // sdStatus is the STATUS= line systemctl status shows.
 func (d *daemon) sdStatus(what string) string {
-	return fmt.Sprintf("STATUS=%s; %d listeners, %d connections open", what, len(d.srv.Config().Listeners), d.srv.Active())
+	return fmt.Sprintf("STATUS=%s; listeners %d, connections open %d", what, len(d.srv.Config().Listeners), d.srv.Active())
 }
 
 // startNotifying runs keepNotifying until the returned function is called (any number of times).

@@ -167,7 +167,7 @@ servers = [%q]
 			p := startCmd(t, cmd)
 			pid := p.cmd.Process.Pid
 			pings := map[int]int{}
-			ns.next(t, pings).expect(t, "start", pid, "READY=1", `STATUS=serving; 1 listeners, 0 connections open`)
+			ns.next(t, pings).expect(t, "start", pid, "READY=1", `STATUS=serving; listeners 1, connections open 0`)
 			ns.waitPings(t, pings, pid, 2) // every WATCHDOG_USEC/2
 
 			before := monotonicUsec(t)
