@@ -34,10 +34,23 @@ type Target interface {
 	Undrain(upstream, target string) (int, error)
 }
 
-// Options are the optional admin endpoints; the zero value serves none of them.
+// Options are the optional admin endpoints and protections; the zero value serves none of the
+// optional endpoints and asks no token.
 type Options struct {
 	// Pprof mounts Go's net/http/pprof handlers under /debug/pprof/ ([admin] pprof = true).
 	Pprof bool
+	// Hosts are the names a state-changing request's Host may carry besides the address it
+	// arrived on and localhost ([admin] hosts); nil allows no other name.
+	Hosts []string
+	// Token, when not empty, must come as "Authorization: Bearer TOKEN" with every
+	// state-changing request ([admin] token_file); empty asks none.
+	Token string
+	// Version and Started describe the process on the status page (empty and zero: unknown).
+	Version string
+	Started time.Time
+	// History, when not nil, is the recorder whose last samples the status page draws; nil
+	// shows no history.
+	History *Recorder
 }
 
 // Handler returns the admin endpoints:
@@ -54,6 +67,8 @@ type Options struct {
 //
 // and, with opts.Pprof, net/http/pprof's index, profiles and trace under /debug/pprof/
 // (e.g. GET /debug/pprof/profile?seconds=10 for a CPU profile).
+//
+// The POST endpoints refuse what a web page could make a browser send (see guard).
 func Handler(t Target, log *slog.Logger, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	if opts.Pprof {
@@ -83,7 +98,9 @@ func Handler(t Target, log *slog.Logger, opts Options) http.Handler {
 		w.Write(statusPage)
 	})
 	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
-		reply(w, http.StatusOK, t.Status())
+		now := time.Now()
+		reply(w, http.StatusOK, statusDoc{Status: t.Status(), Time: now,
+			Process: readProcess(opts.Version, opts.Started, now), History: opts.History.history()})
 	})
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
@@ -105,7 +122,7 @@ func Handler(t Target, log *slog.Logger, opts Options) http.Handler {
 		n, err := t.Undrain(q.Get("upstream"), q.Get("server"))
 		drainReply(w, log, "undrain", q.Get("upstream"), q.Get("server"), n, err)
 	})
-	return mux
+	return newGuard(mux, log, opts)
 }
 
 // mountPprof serves net/http/pprof on mux (not on http.DefaultServeMux, where importing the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,25 +92,18 @@ func startRig(tb testing.TB, engine splice.EngineConfig, useTLS bool) *proxyRig 
 		tlsTable = fmt.Sprintf("  [listeners.tls]\n  cert = %q\n  key = %q\n", certPath, keyPath)
 	}
 	r.eng = splice.NewEngine(engine)
-	// The configuration needs a fixed port: take a free one, and another if it was taken
-	// before Listen.
-	for attempt := 1; ; attempt++ {
-		toml := fmt.Sprintf("[[listeners]]\nname = \"bench\"\nlisten = \"127.0.0.1:%d\"\nupstream = \"peer\"\npreamble = \"none\"\n%s"+
-			"[upstreams.peer]\nservers = [%q]\n", freePort(tb), tlsTable, strings.TrimSpace(backend))
-		cfg, err := conf.Parse(filepath.Join(dir, "tether.toml"), []byte(toml))
-		if err != nil {
-			tb.Fatalf("config: %v\n%s", err, toml)
-		}
-		r.srv, err = listener.New(context.Background(), cfg, listener.Options{Logger: slog.New(slog.DiscardHandler), Engine: r.eng})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err = r.srv.Listen(context.Background()); err == nil {
-			break
-		}
-		if attempt == 3 {
-			tb.Fatalf("listen: %v", err)
-		}
+	toml := fmt.Sprintf("[[listeners]]\nname = \"bench\"\nlisten = \"127.0.0.1:0\"\nupstream = \"peer\"\npreamble = \"none\"\n%s"+
+		"[upstreams.peer]\nservers = [%q]\n", tlsTable, strings.TrimSpace(backend))
+	cfg, err := conf.Parse(filepath.Join(dir, "tether.toml"), []byte(toml))
+	if err != nil {
+		tb.Fatalf("config: %v\n%s", err, toml)
+	}
+	r.srv, err = listener.New(context.Background(), cfg, listener.Options{Logger: slog.New(slog.DiscardHandler), Engine: r.eng})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := r.srv.Listen(context.Background()); err != nil {
+		tb.Fatalf("listen: %v", err)
 	}
 	r.addr = r.srv.Addr("bench").String()
 	go func() { r.srv.Serve(); close(r.done) }()
@@ -141,17 +133,6 @@ func (r *proxyRig) transfer(dir string, n int64, useTLS bool) error {
 		return fmt.Errorf("peer: %s", line)
 	}
 	return nil
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // cpuTime is this process's user+system CPU time: the proxy's, the peers being elsewhere.

@@ -65,8 +65,8 @@ func parsePort(s string) (uint16, error) {
 }
 
 // parseListenAddr parses a listen address: an IPv4 literal or a bracketed
-// IPv6 literal (optionally with a zone), and a port. Host names are
-// rejected: binding must not depend on DNS.
+// IPv6 literal (optionally with a zone), and a port, where 0 asks the kernel
+// for a free one. Host names are rejected: binding must not depend on DNS.
 func parseListenAddr(s string) (netip.AddrPort, error) {
 	host, port, bracketed, err := splitHostPort(s)
 	if err != nil {
@@ -81,6 +81,9 @@ func parseListenAddr(s string) (netip.AddrPort, error) {
 			return netip.AddrPort{}, fmt.Errorf("missing host (use 0.0.0.0:%s or [::]:%s to listen on all addresses)", port, port)
 		}
 		return netip.AddrPort{}, fmt.Errorf("host %q is not an IP address (listen addresses are not resolved; use e.g. 127.0.0.1 or [::1])", host)
+	}
+	if port == "0" { // the kernel picks a free port at bind; the running server reports it
+		return netip.AddrPortFrom(addr, 0), nil
 	}
 	p, err := parsePort(port)
 	if err != nil {

@@ -44,7 +44,11 @@ type Listener struct {
 	Name string
 	// Listen is the listen address exactly as written.
 	Listen string
-	// Addr is Listen parsed; it is always an IP literal with a non-zero port.
+	// Addr is Listen parsed; it is always an IP literal. Port 0 asks the
+	// kernel for a free port when the listener is bound (the running server
+	// reports the address it got: listener.Server.Addr, the "listening" log
+	// line, /status.json); such a listener keeps its socket across reloads by
+	// name.
 	Addr netip.AddrPort
 	// IPv6Only sets IPV6_V6ONLY on an IPv6 listener (default true, like
 	// nginx). It is ignored for IPv4 addresses.
@@ -168,6 +172,18 @@ type Admin struct {
 	// admin listener (default false: CPU profiles and heap dumps are for
 	// whoever can reach that address).
 	Pprof bool
+	// Hosts are the names, besides the listen address and localhost, that
+	// a state-changing request's Host header may carry (e.g. the name the
+	// admin address is reached by through a tunnel); empty means none. A
+	// POST whose Host is anything else is refused, against DNS rebinding.
+	Hosts []string
+	// TokenFile is the file the bearer token was read from, resolved
+	// against the configuration's directory; empty means no token.
+	TokenFile string
+	// Token, when not empty, must be sent as "Authorization: Bearer TOKEN"
+	// with every state-changing request (POST /reload, /drain, /undrain).
+	// It is TokenFile's content without surrounding white space.
+	Token string
 }
 
 // Timeouts bounds each phase of a connection. In a parsed [Config] every

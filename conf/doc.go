@@ -12,6 +12,16 @@
 // The configuration surface:
 //
 //	drain_timeout = "30s"        # graceful shutdown: let tunnels drain this long
+//	drain_spread = "5s"          # then close the rest evenly over this long
+//	max_conns = 0                # whole process; 0 = unlimited
+//	max_handshakes = 1024        # TLS handshakes at once
+//	engine = "event-loop"        # or "goroutines"
+//
+//	[admin]                      # absent => no admin listener
+//	listen = "127.0.0.1:9090"
+//	pprof = false
+//	hosts = ["proxy.example.com"] # Host names POSTs may carry besides the address
+//	token_file = "admin.token"   # POSTs need Authorization: Bearer <token>
 //
 //	[timeouts]                   # defaults for every listener
 //	handshake  = "10s"           # TLS handshake must finish within
@@ -24,11 +34,17 @@
 //
 //	[[listeners]]
 //	name = "wss"
-//	listen = "127.0.0.1:8443"    # IPv4 or [IPv6] literal with port
+//	listen = "127.0.0.1:8443"    # IPv4 or [IPv6] literal with port (0: any free port)
 //	upstream = "app"
 //	preamble = "http"            # "websocket" | "http" | "none"
 //	max_preamble = 32768         # 1024..1048576
 //	ipv6only = true              # IPv6 listen addresses only
+//	reuseport = false
+//	max_conns = 0                # this listener; 0 = unlimited
+//	max_conns_per_client = 0
+//	hash_key = "remote_addr"     # or "header:NAME", "cookie:NAME", "query:NAME"
+//	proxy_protocol_in = { trusted = ["10.0.0.0/8"], timeout = "5s" }
+//	forwarded_headers = { trusted = ["10.0.0.0/8"] }
 //	  [listeners.tls]            # absent => plain listener
 //	  cert = "certs/site.pem"    # relative to the config file's directory
 //	  key  = "certs/site.key"
@@ -36,7 +52,7 @@
 //	  idle = "2h"
 //
 //	[upstreams.app]
-//	balance = "hash-consistent"  # or "hash"
+//	balance = "hash-consistent"  # or "hash", "ip-hash"
 //	servers = ["127.0.0.1:3001", "localhost:3002 weight=2", "127.0.0.1:3003 down"]
 //	proxy_protocol = "v2"        # "v1" | "v2"; absent or "" = off
 //

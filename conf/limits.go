@@ -3,6 +3,8 @@ package conf
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -15,7 +17,7 @@ const (
 )
 
 var (
-	adminKeys     = []string{"listen", "pprof"}
+	adminKeys     = []string{"listen", "pprof", "hosts", "token_file"}
 	proxyInKeys   = []string{"trusted", "timeout"}
 	forwardedKeys = []string{"trusted"}
 	certKeys      = []string{"cert", "key"}
@@ -76,7 +78,77 @@ func (p *parser) admin(at keyPath, m map[string]any) *Admin {
 			p.errorf(at.key("pprof"), "expected a boolean, got %s", describe(v))
 		}
 	}
+	if v, ok := m["hosts"]; ok {
+		a.Hosts = p.hostNames(at.key("hosts"), v)
+	}
+	if v, ok := m["token_file"]; ok {
+		if s, ok := p.str(at.key("token_file"), v); ok {
+			a.TokenFile, a.Token = p.token(at.key("token_file"), s)
+		}
+	}
 	return a
+}
+
+// hostNames decodes [admin] hosts: an array of DNS names or IP addresses, without ports.
+func (p *parser) hostNames(at keyPath, v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		p.errorf(at, "expected an array of host names, got %s", describe(v))
+		return nil
+	}
+	var out []string
+	for i, e := range list {
+		s, ok := p.str(at.index(i), e)
+		if !ok {
+			continue
+		}
+		if !validHostName(s) {
+			p.errorf(at.index(i), "invalid host name %q: want a name such as \"proxy.example.com\" or an address, without scheme or port", s)
+			continue
+		}
+		out = append(out, strings.ToLower(s))
+	}
+	return out
+}
+
+// validHostName reports whether s is an IP address or a DNS name of letters, digits, '-' and '.'.
+func validHostName(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// token reads [admin] token_file: the path resolved against the configuration's directory and
+// the token in it, which must be one word of printable ASCII (it is sent in an HTTP header).
+func (p *parser) token(at keyPath, path string) (resolved, token string) {
+	resolved = p.resolveFile(at, path, "token file")
+	b, err := os.ReadFile(resolved)
+	if err != nil {
+		return resolved, "" // resolveFile reported it
+	}
+	token = strings.TrimSpace(string(b))
+	switch {
+	case token == "":
+		p.errorf(at, "token file %q is empty", path)
+	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		p.errorf(at, "token file %q holds white space or characters other than printable ASCII; want the token alone", path)
+	}
+	return resolved, token
 }
 
 // proxyIn decodes a listener's proxy_protocol_in table.

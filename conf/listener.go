@@ -314,7 +314,7 @@ func unknownUpstream(name string, ups map[string]*Upstream) string {
 // and an IPv6 wildcard with ipv6only = false also covers every IPv4
 // address. reason is empty when there is no conflict.
 func listenConflict(a, b *Listener) (dup bool, reason string) {
-	if !a.Addr.IsValid() || !b.Addr.IsValid() || a.Addr.Port() != b.Addr.Port() {
+	if !a.Addr.IsValid() || !b.Addr.IsValid() || a.Addr.Port() != b.Addr.Port() || a.Addr.Port() == 0 {
 		return false, ""
 	}
 	x, y := a.Addr.Addr(), b.Addr.Addr()

@@ -528,6 +528,38 @@ servers = ["127.0.0.1:3001"]
 
 		// ---- listen addresses ----
 		{
+			// Port 0 asks the kernel for a free port; several listeners may ask at once.
+			name: "port 0 listen addresses",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:0"
+upstream = "app"
+[[listeners]]
+name = "b"
+listen = "127.0.0.1:0"
+upstream = "app"
+[[listeners]]
+name = "c"
+listen = "[::]:0"
+ipv6only = false
+upstream = "app"
+[admin]
+listen = "127.0.0.1:0"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				for _, l := range c.Listeners {
+					if l.Addr.Port() != 0 {
+						t.Errorf("listener %s: %v", l.Name, l.Addr)
+					}
+				}
+				if c.Admin.Addr != netip.MustParseAddrPort("127.0.0.1:0") {
+					t.Errorf("admin %v", c.Admin.Addr)
+				}
+			},
+		},
+		{
 			name: "bad listen addresses",
 			in: `[[listeners]]
 name = "no-port"
@@ -538,8 +570,8 @@ name = "big-port"
 listen = "127.0.0.1:99999"
 upstream = "app"
 [[listeners]]
-name = "zero-port"
-listen = "127.0.0.1:0"
+name = "signed-port"
+listen = "127.0.0.1:+1"
 upstream = "app"
 [[listeners]]
 name = "named-port"
@@ -579,7 +611,7 @@ servers = ["127.0.0.1:3001"]
 			errs: []string{
 				`3: listeners[0].listen: invalid address "127.0.0.1": missing port (want 127.0.0.1:PORT)`,
 				`7: listeners[1].listen: invalid address "127.0.0.1:99999": port 99999 out of range 1-65535`,
-				`11: listeners[2].listen: invalid address "127.0.0.1:0": port 0 out of range 1-65535`,
+				`11: listeners[2].listen: invalid address "127.0.0.1:+1": port "+1" is not a number`,
 				`15: listeners[3].listen: invalid address "127.0.0.1:https": port "https" is not a number`,
 				`19: listeners[4].listen: invalid address "localhost:8443": host "localhost" is not an IP address (listen addresses are not resolved; use e.g. 127.0.0.1 or [::1])`,
 				`23: listeners[5].listen: invalid address "::1:8443": IPv6 address must be in brackets: [::1]:8443`,
@@ -891,6 +923,56 @@ servers = ["127.0.0.1:3001"]
 				`2: admin.pprof: expected a boolean, got string "yes"`,
 				`3: admin.prof: unknown key (did you mean "pprof"?)`,
 			},
+		},
+		{
+			name: "admin hosts and token file",
+			in: `[admin]
+hosts = ["Proxy.Example.com", "10.1.2.3"]
+token_file = "admin.token"
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				deepEqual(t, c.Admin, &Admin{Listen: "127.0.0.1:9090", Addr: netip.MustParseAddrPort("127.0.0.1:9090"),
+					Hosts: []string{"proxy.example.com", "10.1.2.3"}, TokenFile: abs(t, "testdata/admin.token"), Token: "s3cret-token"})
+			},
+		},
+		{
+			// Every token_file problem names the file, line and key, as tether check prints it.
+			name: "admin hosts and token file: every problem",
+			in: `[admin]
+hosts = ["http://proxy.example.com", "proxy:9090", "", 7]
+token_file = "nope.token"
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+[admin2]
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`2: admin.hosts[0]: invalid host name "http://proxy.example.com"`,
+				`2: admin.hosts[1]: invalid host name "proxy:9090"`,
+				`2: admin.hosts[2]: invalid host name ""`,
+				`2: admin.hosts[3]: expected a string`,
+				`3: admin.token_file: cannot read token file "nope.token" (resolved to "` + abs(t, "testdata/nope.token") + `"): no such file or directory`,
+				`8: admin2: unknown key (did you mean "admin"?)`,
+			},
+		},
+		{
+			name: "admin token file empty",
+			in:   "[admin]\ntoken_file = \"empty.token\"\n[[listeners]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"app\"\n[upstreams.app]\nservers = [\"127.0.0.1:3001\"]\n",
+			errs: []string{`2: admin.token_file: token file "empty.token" is empty`},
+		},
+		{
+			name: "admin token file of two words",
+			in:   "[admin]\ntoken_file = \"two-words.token\"\n[[listeners]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"app\"\n[upstreams.app]\nservers = [\"127.0.0.1:3001\"]\n",
+			errs: []string{`2: admin.token_file: token file "two-words.token" holds white space`},
 		},
 		// ---- sticky keys and forwarded headers ----
 		{

@@ -73,14 +73,6 @@ func (a *Attempt) setTried(i int) {
 	a.bits()[i/64] |= 1 << (uint(i) % 64)
 }
 
-// Tried reports whether peer i was already returned by Next in this attempt.
-func (a *Attempt) Tried(i int) bool {
-	if a.t == nil || i < 0 || i >= len(a.t.peers) {
-		return false
-	}
-	return a.tried(i)
-}
-
 // Start begins the selection for one connection with hash key key, e.g. the bytes of
 // AppendRemoteAddr. Start copies key, so the caller may reuse its buffer (a key built in a
 // stack buffer stays there); it does not allocate for keys up to 64 bytes and up to 256

@@ -136,7 +136,7 @@ func FuzzTable(f *testing.F) {
 			default:
 				t.Fatalf("peer %d in state %v returned", i, h[i])
 			}
-			if a.Tried(i) != true || picked[i] {
+			if !a.tried(i) || picked[i] {
 				t.Fatalf("peer %d returned twice or not marked tried", i)
 			}
 			picked[i] = true

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -27,16 +26,16 @@ func TestFailoverLikeNginx(t *testing.T) {
 	t.Parallel()
 	b1 := startBackend(t, "b1", "127.0.0.1:0", whoAmI)
 	b2 := startBackend(t, "b2", "127.0.0.1:0", whoAmI)
-	dead := freePort(t) // nothing listens here: connects are refused
+	dead := refusingPort(t) // nothing listens here: connects are refused
 	deadAddr := fmt.Sprintf("127.0.0.1:%d", dead)
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 [upstreams.app]
 servers = ["%s", "%s", "%s"]
-`, freePort(t), b1.addr(), deadAddr, b2.addr()))
+`, b1.addr(), deadAddr, b2.addr()))
 
 	// The same upstream with the dead server marked down, to know where nginx would send everyone.
 	withDown := &conf.Upstream{Name: "app", Balance: conf.BalanceHashConsistent}
@@ -78,24 +77,24 @@ servers = ["%s", "%s", "%s"]
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, "b", "127.0.0.1:0", whoAmI)
-	dead := freePort(t)
+	dead := refusingPort(t)
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 max_preamble = 2048
   [listeners.timeouts]
   preamble = "300ms"
 [[listeners]]
 name = "nobackend"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "dead"
 [upstreams.app]
 servers = ["%s"]
 [upstreams.dead]
 servers = ["127.0.0.1:%d"]
-`, freePort(t), freePort(t), b.addr(), dead))
+`, b.addr(), dead))
 
 	tests := []struct {
 		name, listener, send string
@@ -136,32 +135,22 @@ func TestDualStackKey(t *testing.T) {
 		servers = append(servers, fmt.Sprintf("%q", b.addr()))
 		byName[b.name] = b.addr()
 	}
-	// [::]:P also needs P free on every IPv4 address, including as the local port of any
-	// outgoing connection, so ports from the ephemeral range (what ":0" hands out) collide
-	// when other tests are busy: probe ports below it, and retry.
-	var p *proxy
-	var port int
-	for attempt := 0; p == nil; attempt++ {
-		port = freeDualStackPort(t)
-		var err error
-		p, err = tryStartProxy(t, fmt.Sprintf(`
+	// [::]:0 with ipv6only = false: the kernel hands out a port free on both families.
+	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "dual"
-listen = "[::]:%d"
+listen = "[::]:0"
 ipv6only = false
 upstream = "app"
 [upstreams.app]
 servers = [%s]
-`, port, strings.Join(servers, ", ")))
-		if err != nil && (attempt == 4 || !strings.Contains(err.Error(), "address already in use")) {
-			t.Fatal(err)
-		}
-	}
+`, strings.Join(servers, ", ")))
+	_, port, _ := net.SplitHostPort(p.addr("dual"))
 	pool := p.srv.Pool("app")
 	differs := 0
 	for i := range 40 {
 		src := netip.AddrFrom4([4]byte{127, 7, byte(i), 9})
-		c := dialFrom(t, src.String(), fmt.Sprintf("127.0.0.1:%d", port))
+		c := dialFrom(t, src.String(), net.JoinHostPort("127.0.0.1", port))
 		resp := get(t, c, "/")
 		c.Close()
 		_, body, _ := strings.Cut(resp, "\r\n\r\n")
@@ -187,12 +176,12 @@ func TestShutdownDrains(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
 [upstreams.app]
 servers = ["%s"]
-`, freePort(t), b.addr()))
+`, b.addr()))
 	c := dialFrom(t, "127.0.0.1", p.addr("l"))
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -239,17 +228,17 @@ func TestNoLeaks(t *testing.T) {
 	// Not parallel: it counts the process's goroutines and fds.
 	b := startBackend(t, "b", "127.0.0.1:0", whoAmI)
 	e := startBackend(t, "e", "127.0.0.1:0", echo)
-	dead := freePort(t)
+	dead := refusingPort(t)
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "http"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "who"
   [listeners.timeouts]
   preamble = "200ms"
 [[listeners]]
 name = "tls"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "echo"
 preamble = "none"
   [listeners.tls]
@@ -257,7 +246,7 @@ preamble = "none"
   key = "%%KEY%%"
 [[listeners]]
 name = "dead"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "dead"
 [upstreams.who]
 servers = ["%s"]
@@ -265,7 +254,7 @@ servers = ["%s"]
 servers = ["%s"]
 [upstreams.dead]
 servers = ["127.0.0.1:%d"]
-`, freePort(t), freePort(t), freePort(t), b.addr(), e.addr(), dead))
+`, b.addr(), e.addr(), dead))
 	settle := func() (int, int) {
 		runtime.GC()
 		return runtime.NumGoroutine(), countFDs(t)
@@ -340,18 +329,18 @@ func countFDs(t *testing.T) int {
 func TestReusePort(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, "b", "127.0.0.1:0", whoAmI)
-	port := freePort(t)
-	cfg := fmt.Sprintf(`
+	cfg := `
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:%s"
 upstream = "app"
 reuseport = true
 [upstreams.app]
 servers = ["%s"]
-`, port, b.addr())
-	p1 := startProxy(t, cfg)
-	p2 := startProxy(t, cfg)
+`
+	p1 := startProxy(t, fmt.Sprintf(cfg, "0", b.addr()))
+	_, port, _ := net.SplitHostPort(p1.addr("l")) // the second binds the port the kernel gave the first
+	p2 := startProxy(t, fmt.Sprintf(cfg, port, b.addr()))
 	for i := range 60 {
 		c := dialFrom(t, fmt.Sprintf("127.0.8.%d", i+1), p1.addr("l"))
 		get(t, c, "/")
@@ -360,20 +349,4 @@ servers = ["%s"]
 	for _, p := range []*proxy{p1, p2} {
 		p.log.waitLog(t, `"msg":"tunnel closed"`)
 	}
-}
-
-// freeDualStackPort returns a port below the usual ephemeral range (32768 and up) on which a
-// dual-stack [::] listener could be bound a moment ago.
-func freeDualStackPort(t *testing.T) int {
-	t.Helper()
-	for range 200 {
-		port := 10000 + rand.IntN(22000)
-		ln, err := net.Listen("tcp", fmt.Sprintf("[::]:%d", port))
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free dual-stack port")
-	return 0
 }

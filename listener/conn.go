@@ -9,13 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
-
-	proxyproto "github.com/pires/go-proxyproto"
 
 	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/preamble"
-	"github.com/tether-proxy/tether/proxyin"
+	"github.com/tether-proxy/tether/proxyproto"
 	"github.com/tether-proxy/tether/splice"
 	"github.com/tether-proxy/tether/tlsterm"
 	"github.com/tether-proxy/tether/upstream"
@@ -365,7 +364,7 @@ func readProxyHeader(raw *net.TCPConn, pi *conf.ProxyIn, cl *client) error {
 		}
 	}
 	if !trusted {
-		has, err := proxyin.HasSignature(raw)
+		has, err := proxyproto.HasSignature(raw)
 		if err != nil {
 			return fmt.Errorf("untrusted peer %s: %w", peer, err)
 		}
@@ -374,33 +373,33 @@ func readProxyHeader(raw *net.TCPConn, pi *conf.ProxyIn, cl *client) error {
 		}
 		return nil
 	}
-	h, err := proxyin.Read(raw)
+	h, err := proxyproto.Read(raw)
 	if err != nil {
 		return fmt.Errorf("trusted peer %s: %w", peer, err)
 	}
-	src, dst, ok := h.TCPAddrs()
-	if !ok {
+	if !h.HasClient() {
 		return nil // PROXY UNKNOWN / v2 LOCAL (health checks): the peer speaks for itself
 	}
-	cl.via, cl.addr, cl.local = cl.addr, src, dst
-	ip, _ := netip.AddrFromSlice(src.IP)
-	if h.TransportProtocol == proxyproto.TCPv4 {
-		ip = ip.Unmap() // nginx spells a v4 header address dotted, whatever the socket
-	}
-	cl.ip = ip
+	cl.via, cl.addr, cl.local = cl.addr, net.TCPAddrFromAddrPort(h.Source), net.TCPAddrFromAddrPort(h.Dest)
+	cl.ip = h.Source.Addr() // a v4 header's address is dotted, whatever the socket, as nginx spells it
 	return nil
 }
 
 // sendPreface writes the PROXY header and the replayed bytes to the backend in one writev,
 // bounded by the connect timeout.
 func sendPreface(backend net.Conn, rt *route, cl *client, st *tls.ConnectionState, replay []byte) error {
-	var info *upstream.TLSInfo
+	var info *proxyproto.TLSInfo
 	if st != nil {
-		info = &upstream.TLSInfo{ServerName: st.ServerName, Version: st.Version, ClientVerified: len(st.VerifiedChains) > 0}
+		info = &proxyproto.TLSInfo{ServerName: st.ServerName, Version: st.Version, ClientVerified: len(st.VerifiedChains) > 0}
 	}
-	hdr, err := upstream.ProxyHeader(rt.pool.ProxyProtocol, cl.addr, cl.local, info)
+	hb := proxyHeaderBufs.Get().(*[]byte)
+	defer proxyHeaderBufs.Put(hb)
+	hdr, err := proxyproto.AppendHeader((*hb)[:0], rt.pool.ProxyProtocol, cl.addr, cl.local, info)
 	if err != nil {
 		return err
+	}
+	if cap(hdr) <= 4096 {
+		*hb = hdr[:0] // keep a buffer that had to grow for a long server name, within reason
 	}
 	if len(hdr) == 0 && len(replay) == 0 {
 		return nil
@@ -412,6 +411,10 @@ func sendPreface(backend net.Conn, rt *route, cl *client, st *tls.ConnectionStat
 	}
 	return backend.SetWriteDeadline(time.Time{})
 }
+
+// proxyHeaderBufs hold the PROXY header sent to a backend while sendPreface writes it, so the
+// per-connection header costs no allocation.
+var proxyHeaderBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2*proxyproto.MaxV1Len); return &b }}
 
 // badGateway answers a parsed request when no backend could be reached, gatewayTimeout one that
 // the backend did not start answering within the response timeout.

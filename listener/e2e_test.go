@@ -41,7 +41,7 @@ func TestWebSocketThroughTLS(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "wss"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "websocket"
   [listeners.tls]
@@ -49,7 +49,7 @@ preamble = "websocket"
   key = "%%KEY%%"
 [upstreams.app]
 servers = [%s]
-`, freePort(t), strings.Join(servers, ", ")))
+`, strings.Join(servers, ", ")))
 
 	roots := x509.NewCertPool()
 	roots.AddCert(p.cert.Leaf)
@@ -99,17 +99,17 @@ func TestPreambleModes(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "http"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "http"
 [[listeners]]
 name = "ws"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "websocket"
 [upstreams.app]
 servers = ["%s"]
-`, freePort(t), freePort(t), b.addr()))
+`, b.addr()))
 
 	upgrade := "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -162,11 +162,11 @@ func TestStickyMatchesLookup(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 [upstreams.app]
 servers = [%s]
-`, freePort(t), strings.Join(servers, ", ")))
+`, strings.Join(servers, ", ")))
 	pool := p.srv.Pool("app")
 	rng := rand.New(rand.NewPCG(1, 2))
 	seen := map[string]int{}
@@ -215,12 +215,12 @@ func TestProxyProtocolOut(t *testing.T) {
 			p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 [upstreams.app]
 servers = ["%s"]
 proxy_protocol = "%s"
-`, freePort(t), b.addr(), version))
+`, b.addr(), version))
 			c := dialFrom(t, "127.3.4.5", p.addr("l"))
 			defer c.Close()
 			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -265,12 +265,12 @@ func TestBulkIntegrity(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "plain"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
 [[listeners]]
 name = "tls"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
   [listeners.tls]
@@ -278,7 +278,7 @@ preamble = "none"
   key = "%%KEY%%"
 [upstreams.app]
 servers = ["%s"]
-`, freePort(t), freePort(t), b.addr()))
+`, b.addr()))
 	const size = 100 << 20
 	for _, name := range []string{"plain", "tls"} {
 		t.Run(name, func(t *testing.T) {

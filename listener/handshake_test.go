@@ -23,7 +23,7 @@ func TestSilentConnectionsCannotLockOutTLS(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "tls"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
   [listeners.timeouts]
@@ -33,7 +33,7 @@ preamble = "none"
   key = "%%KEY%%"
 [upstreams.app]
 servers = ["%s"]
-`, freePort(t), b.addr()))
+`, b.addr()))
 
 	var quiet []net.Conn
 	defer func() {

@@ -25,22 +25,22 @@ func TestHashKey(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "cookie"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 hash_key = "cookie:sid"
 [[listeners]]
 name = "xff"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 hash_key = "header:X-Forwarded-For:first"
 [[listeners]]
 name = "query"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 hash_key = "query:room"
 [upstreams.app]
 servers = [%s]
-`, freePort(t), freePort(t), freePort(t), strings.Join(servers, ", ")))
+`, strings.Join(servers, ", ")))
 	pool := p.srv.Pool("app")
 	reach := func(listener, src, extra, target string) string {
 		c := dialFrom(t, src, p.addr(listener))
@@ -90,12 +90,12 @@ func TestForwardedHeaders(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 forwarded_headers = { trusted = ["127.0.5.0/24"] }
 [upstreams.app]
 servers = ["%s"]
-`, freePort(t), b.addr()))
+`, b.addr()))
 	forged := "X-Forwarded-For: 6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\nx-forwarded-proto: https\r\n"
 	tests := []struct {
 		name, from, want string

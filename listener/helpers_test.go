@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/tlsterm"
 )
@@ -77,16 +79,6 @@ func (p *proxy) addr(name string) string { return p.srv.Addr(name).String() }
 // temporary config file, loads it through package conf and serves it until the test ends.
 func startProxy(t *testing.T, toml string) *proxy {
 	t.Helper()
-	p, err := tryStartProxy(t, toml)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// tryStartProxy is startProxy returning Listen's error, for tests that retry with another port.
-func tryStartProxy(t *testing.T, toml string) (*proxy, error) {
-	t.Helper()
 	dir := t.TempDir()
 	cert, err := tlsterm.SelfSigned("localhost", "127.0.0.1")
 	if err != nil {
@@ -112,7 +104,7 @@ func tryStartProxy(t *testing.T, toml string) (*proxy, error) {
 		t.Fatal(err)
 	}
 	if err := srv.Listen(context.Background()); err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { srv.Serve(); close(done) }()
@@ -122,19 +114,28 @@ func tryStartProxy(t *testing.T, toml string) (*proxy, error) {
 		srv.Shutdown(ctx)
 		<-done
 	})
-	return &proxy{srv: srv, cfg: cfg, log: lb, dir: dir, cert: &cert}, nil
+	return &proxy{srv: srv, cfg: cfg, log: lb, dir: dir, cert: &cert}
 }
 
-// freePort returns a loopback port that was free a moment ago, for config files that need a
-// fixed listen address.
-func freePort(t *testing.T) int {
+// refusingPort returns a loopback port where connects are refused for the whole test: a TCP
+// socket is bound to it but never listens, so the kernel answers every SYN with a reset and
+// no other socket can take the port meanwhile (unlike closing a listener, which frees it).
+func refusingPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	unix.CloseOnExec(fd)
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*unix.SockaddrInet4).Port
 }
 
 // backend is a loopback TCP server run by a test; handle serves each connection.

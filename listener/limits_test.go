@@ -20,24 +20,24 @@ func TestLimits(t *testing.T) {
 max_conns = 12
 [[listeners]]
 name = "listener_cap"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
 max_conns = 3
 [[listeners]]
 name = "client_cap"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
 max_conns_per_client = 2
 [[listeners]]
 name = "global"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
 [upstreams.app]
 servers = ["%s"]
-`, freePort(t), freePort(t), freePort(t), b.addr()))
+`, b.addr()))
 
 	open := func(listener, from string) (net.Conn, bool) {
 		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
@@ -121,7 +121,7 @@ func TestMaxHandshakes(t *testing.T) {
 max_handshakes = 1
 [[listeners]]
 name = "tls"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
   [listeners.timeouts]
@@ -131,7 +131,7 @@ preamble = "none"
   key = "%%KEY%%"
 [upstreams.app]
 servers = ["%s"]
-`, freePort(t), b.addr()))
+`, b.addr()))
 	handshake := func() error {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", p.addr("tls"), &tls.Config{InsecureSkipVerify: true})
 		if err == nil {

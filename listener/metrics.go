@@ -3,6 +3,7 @@ package listener
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -43,6 +44,27 @@ func (s *Server) registerServerMetrics() {
 // refused counts a connection tether refused, by reason.
 func (s *Server) refused(rt *route, reason string) {
 	s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_connections_refused_total{listener=%q,reason=%q}`, rt.cfg.Name, reason)).Inc()
+	k := refusalKey{rt.cfg.Name, reason}
+	n, ok := s.refusedBy.Load(k)
+	if !ok {
+		n, _ = s.refusedBy.LoadOrStore(k, new(atomic.Uint64))
+	}
+	n.(*atomic.Uint64).Add(1)
+}
+
+// refusedCounts returns the refusals of the named listener by reason (nil: none yet).
+func (s *Server) refusedCounts(name string) map[string]uint64 {
+	var out map[string]uint64
+	s.refusedBy.Range(func(k, v any) bool {
+		if k := k.(refusalKey); k.listener == name {
+			if out == nil {
+				out = make(map[string]uint64)
+			}
+			out[k.reason] = v.(*atomic.Uint64).Load()
+		}
+		return true
+	})
+	return out
 }
 
 // WriteMetrics writes the Server's metrics in the Prometheus text format: its counters and

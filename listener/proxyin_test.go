@@ -33,13 +33,13 @@ func TestProxyProtocolIn(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 proxy_protocol_in = { trusted = ["127.0.0.0/24"], timeout = "300ms" }
 [upstreams.app]
 servers = ["%s"]
 proxy_protocol = "v2"
-`, freePort(t), b.addr()))
+`, b.addr()))
 
 	request := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 	tests := []struct {
@@ -109,7 +109,7 @@ func TestProxyV2CarriesTLS(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
   [listeners.tls]
@@ -118,7 +118,7 @@ preamble = "none"
 [upstreams.app]
 servers = ["%s"]
 proxy_protocol = "v2"
-`, freePort(t), b.addr()))
+`, b.addr()))
 	c, err := tls.Dial("tcp", p.addr("l"), &tls.Config{ServerName: "localhost", InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)

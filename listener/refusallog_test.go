@@ -47,13 +47,13 @@ func TestMaxConnsRefusalsLogged(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "capped"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "none"
 max_conns = 1
 [upstreams.app]
 servers = ["%s"]
-`, freePort(t), b.addr()))
+`, b.addr()))
 	held := dialFrom(t, "127.0.0.1", p.addr("capped"))
 	defer held.Close()
 	for wait := time.Now().Add(5 * time.Second); p.srv.Active() != 1; time.Sleep(10 * time.Millisecond) {

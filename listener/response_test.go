@@ -28,12 +28,12 @@ func TestResponseTimeout(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 timeouts.response = "300ms"
 [upstreams.app]
 servers = ["%s max_fails=1 fail_timeout=1m", "%s"]
-`, freePort(t), hung.addr(), good.addr()))
+`, hung.addr(), good.addr()))
 
 	clientOf := func(backend string) string {
 		for i := range 200 {

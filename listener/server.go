@@ -59,6 +59,7 @@ type Server struct {
 	maxConns  atomic.Int64                  // process-wide cap on served connections; 0 = none
 	metrics   *metrics.Set
 	refusals  refusalLog // rate-limits the log lines of refused connections
+	refusedBy sync.Map   // refusalKey -> *atomic.Uint64: refusals by listener and reason, for Status
 }
 
 // connState is one served connection, tracked so that a drain can end it.
@@ -215,7 +216,8 @@ func (s *Server) commit(p *plan) {
 }
 
 // SocketKey identifies a listening socket: a reload keeps a socket whose key did not change,
-// and a binary upgrade hands sockets over by key.
+// and a binary upgrade hands sockets over by key. A listener on port 0 is keyed by its name
+// too, so it keeps the port the kernel gave it across reloads and upgrades.
 func SocketKey(l *conf.Listener) string {
 	key := "tcp4/" + l.Addr.String()
 	if l.Addr.Addr().Is6() {
@@ -223,6 +225,9 @@ func SocketKey(l *conf.Listener) string {
 	}
 	if l.ReusePort {
 		key += "/reuseport"
+	}
+	if l.Addr.Port() == 0 { // several such listeners are several sockets: tell them by name
+		key += "/name=" + l.Name
 	}
 	return key
 }

@@ -65,6 +65,7 @@ func (ss *session) finish(res splice.Result) {
 	rt.metrics.tunnel.UpdateDuration(ss.start)
 	rt.metrics.bytesUp.Add(int(up))
 	rt.metrics.bytesDown.Add(int(res.Down))
+	ss.peer.AddBytes(up, res.Down)
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		attrs := []slog.Attr{
 			slog.String("sni", ss.sni),

@@ -14,16 +14,31 @@ import (
 type Status struct {
 	Listeners []ListenerStatus `json:"listeners"`
 	Upstreams []UpstreamStatus `json:"upstreams"`
+	Engine    EngineStatus     `json:"engine"`
 }
 
-// ListenerStatus is one listener at one instant.
+// ListenerStatus is one listener at one instant. The counters run since the process started
+// (a reload keeps counting for a listener of the same name).
 type ListenerStatus struct {
 	Name     string `json:"name"`
-	Addr     string `json:"addr"`
+	Addr     string `json:"addr"` // the bound address (with the port the kernel chose for port 0)
 	Upstream string `json:"upstream"`
 	TLS      bool   `json:"tls"`
 	Preamble string `json:"preamble"`
-	Active   int64  `json:"active"` // connections being served
+	Active   int64  `json:"active"`   // connections being served
+	Accepted uint64 `json:"accepted"` // connections accepted
+	// Bytes of ended tunnels each way (up: client to backend); a tunnel's count when it ends.
+	BytesUp   uint64 `json:"bytes_up"`
+	BytesDown uint64 `json:"bytes_down"`
+	// Refused counts refused connections by reason (the reasons of the
+	// tether_connections_refused_total metric); absent while there were none.
+	Refused map[string]uint64 `json:"refused,omitempty"`
+}
+
+// EngineStatus is the copy engine at one instant.
+type EngineStatus struct {
+	Loops       int `json:"loops"`        // event loops running (0 before the first tunnel, and on goroutines)
+	LoopTunnels int `json:"loop_tunnels"` // tunnels on them now
 }
 
 // UpstreamStatus is one upstream's backends at one instant.
@@ -44,7 +59,8 @@ func (s *Server) Status() Status {
 	for _, l := range lns {
 		rt := l.rt.Load()
 		ls := ListenerStatus{Name: rt.cfg.Name, Upstream: rt.cfg.Upstream, TLS: rt.tls != nil,
-			Preamble: string(rt.cfg.Preamble), Active: l.active.Load()}
+			Preamble: string(rt.cfg.Preamble), Active: l.active.Load(), Accepted: rt.metrics.accepted.Get(),
+			BytesUp: rt.metrics.bytesUp.Get(), BytesDown: rt.metrics.bytesDown.Get(), Refused: s.refusedCounts(rt.cfg.Name)}
 		if l.ln != nil {
 			ls.Addr = l.ln.Addr().String()
 		}
@@ -55,6 +71,8 @@ func (s *Server) Status() Status {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	es := s.engine.Stats()
+	st.Engine = EngineStatus{Loops: es.Loops, LoopTunnels: es.Looped}
 	for _, name := range names {
 		st.Upstreams = append(st.Upstreams, UpstreamStatus{
 			Name: name, Balance: string(cfg.Upstreams[name].Balance), Peers: pools[name].Snapshot()})

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/tether-proxy/tether/conf"
 )
@@ -19,17 +17,15 @@ import (
 func TestReloadRefusedOnceStopping(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, "echo", "127.0.0.1:0", echo)
-	listenerConf := func(name string, port int) string {
-		return fmt.Sprintf("[[listeners]]\nname = %q\nlisten = \"127.0.0.1:%d\"\nupstream = \"app\"\npreamble = \"none\"\n", name, port)
+	listenerConf := func(name string) string {
+		return fmt.Sprintf("[[listeners]]\nname = %q\nlisten = \"127.0.0.1:0\"\nupstream = \"app\"\npreamble = \"none\"\n", name)
 	}
 	upstreamConf := fmt.Sprintf("[upstreams.app]\nservers = [%q]\n", b.addr())
-	firstPort := freePort(t)
-	p := startProxy(t, listenerConf("first", firstPort)+upstreamConf)
+	p := startProxy(t, listenerConf("first")+upstreamConf)
 	p.srv.StopAccepting()
 
-	secondPort := freePort(t)
 	path := filepath.Join(p.dir, "tether.toml")
-	if err := os.WriteFile(path, []byte(listenerConf("first", firstPort)+listenerConf("second", secondPort)+upstreamConf), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(listenerConf("first")+listenerConf("second")+upstreamConf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := conf.Load(path)
@@ -39,11 +35,7 @@ func TestReloadRefusedOnceStopping(t *testing.T) {
 	if err := p.srv.Reload(context.Background(), cfg); !errors.Is(err, ErrStopping) {
 		t.Fatalf("Reload after StopAccepting = %v, want ErrStopping", err)
 	}
-	if a := p.srv.Addr("second"); a != nil {
+	if a := p.srv.Addr("second"); a != nil { // port 0: bound would mean a port of its own
 		t.Errorf("the refused reload bound %v", a)
-	}
-	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", secondPort), time.Second); err == nil {
-		c.Close()
-		t.Errorf("the refused reload's listener accepts connections")
 	}
 }

@@ -70,7 +70,7 @@ func FuzzParse(f *testing.F) {
 		if shape(again) != shape(dirs) {
 			t.Fatalf("round trip changed the configuration:\n%q\n%q", shape(dirs), shape(again))
 		}
-		res, err := Translate(FromDirectives("fuzz.conf", "/nonexistent", dirs))
+		res, err := Translate(fromDirectives("fuzz.conf", "/nonexistent", dirs))
 		if res == nil {
 			t.Fatal("Translate returned no result")
 		}

@@ -53,13 +53,6 @@ func Load(path, prefix string) (*Config, error) {
 	return &Config{File: path, Prefix: prefix, Directives: dirs}, nil
 }
 
-// FromDirectives wraps directives that were parsed without a file (for example by [Parse])
-// so that they can be translated; relative paths resolve against prefix.
-func FromDirectives(file, prefix string, dirs []*Directive) *Config {
-	number(dirs, new(int))
-	return &Config{File: file, Prefix: prefix, Directives: dirs}
-}
-
 // number assigns document order.
 func number(dirs []*Directive, n *int) {
 	for _, d := range dirs {

@@ -89,3 +89,10 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal("Load of a missing file succeeded")
 	}
 }
+
+// fromDirectives wraps directives that were parsed without a file (by Parse) so that they can
+// be translated; relative paths resolve against prefix.
+func fromDirectives(file, prefix string, dirs []*Directive) *Config {
+	number(dirs, new(int))
+	return &Config{File: file, Prefix: prefix, Directives: dirs}
+}

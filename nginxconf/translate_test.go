@@ -461,7 +461,7 @@ func TestTranslateNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Translate(FromDirectives("nginx.conf", "/", dirs))
+		res, err := Translate(fromDirectives("nginx.conf", "/", dirs))
 		if !errors.Is(err, ErrNothingToImport) || res == nil || len(res.Notes) == 0 {
 			t.Errorf("Translate(%q) = %v (notes %v), want ErrNothingToImport with notes", text, err, res)
 		}

@@ -121,6 +121,7 @@ type EngineStats struct {
 	Closed    uint64 // pipes closed since NewEngine
 	Fallbacks uint64 // bursts that copied through a buffer because no pipe could be borrowed
 
+	Loops   int    // event loops running (started with the first tunnel, or by Prestart)
 	Looped  int    // tunnels running on the event loops now
 	Wakeups uint64 // rounds the event loops have run since NewEngine: flat while no tunnel has work
 }
@@ -128,6 +129,7 @@ type EngineStats struct {
 // Stats returns a snapshot of the pipe pool and the event loops.
 func (e *Engine) Stats() EngineStats {
 	st := e.pipes.stats()
+	st.Loops = e.loops.running()
 	st.Looped = e.loops.tunnels()
 	st.Wakeups = e.loops.wakeups()
 	return st

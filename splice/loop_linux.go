@@ -44,6 +44,13 @@ func (ls *eventLoops) enabled() bool {
 
 func (ls *eventLoops) tunnels() int { return int(ls.count.Load()) }
 
+// running is how many loops have been started.
+func (ls *eventLoops) running() int {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return len(ls.loops)
+}
+
 // wakeups is how many rounds the loops have run in all.
 func (ls *eventLoops) wakeups() uint64 {
 	ls.mu.Lock()

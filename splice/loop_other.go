@@ -12,6 +12,7 @@ type eventLoops struct{}
 
 func (eventLoops) init(Mode, int)  {}
 func (eventLoops) tunnels() int    { return 0 }
+func (eventLoops) running() int    { return 0 }
 func (eventLoops) wakeups() uint64 { return 0 }
 func (eventLoops) close()          {}
 func (eventLoops) wait()           {}

@@ -99,16 +99,6 @@ func (g *Generation) Files() string {
 	return string(b)
 }
 
-// Stale reports whether any of g's files changed on disk since g was loaded.
-func (g *Generation) Stale() bool {
-	for _, st := range g.stamps {
-		if stampOf(st.path) != st {
-			return true
-		}
-	}
-	return false
-}
-
 // Terminator is one listener's TLS termination for its whole life. Its tls.Config stays the
 // same across reloads, so the session-ticket keys (which Go keeps and rotates in that Config)
 // survive them and resumption keeps working; each handshake takes its certificates, client
@@ -139,9 +129,6 @@ func (t *Terminator) configForClient(*tls.ClientHelloInfo) (*tls.Config, error) 
 
 // Use makes g the generation for new handshakes. Handshakes already running are unaffected.
 func (t *Terminator) Use(g *Generation) { t.cur.Store(g) }
-
-// Current returns the generation new handshakes use.
-func (t *Terminator) Current() *Generation { return t.cur.Load() }
 
 // Config returns the listener's tls.Config, for tls.Server.
 func (t *Terminator) Config() *tls.Config { return t.base }

@@ -102,8 +102,8 @@ func TestDrain(t *testing.T) {
 			if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("the tunnel survived the drain deadline: %v", err)
 			}
-			if !lease.Drained() {
-				t.Error("lease.Drained() = false after the deadline closed it")
+			if !lease.wasDrained() {
+				t.Error("lease.wasDrained() = false after the deadline closed it")
 			}
 			if tc.withCancel {
 				cause = context.Cause(ctx)
@@ -174,7 +174,7 @@ func TestDrainWithoutDeadline(t *testing.T) {
 	p.Undrain(a.addr)
 	p.Close()
 	echo(t, tunnel, "after Close")
-	if lease.Drained() {
+	if lease.wasDrained() {
 		t.Error("a drain without deadline closed the tunnel")
 	}
 }
@@ -265,11 +265,11 @@ func TestDrainDeadlineSpread(t *testing.T) {
 			}
 			for i, c := range tunnels[1:] {
 				echo(t, c, "not reached by the spread")
-				if leases[i+1].Drained() {
+				if leases[i+1].wasDrained() {
 					t.Errorf("tunnel %d marked drained", i+1)
 				}
 			}
-			if !leases[0].Drained() {
+			if !leases[0].wasDrained() {
 				t.Error("the closed tunnel is not marked drained")
 			}
 		})
@@ -303,8 +303,8 @@ func TestCloseSpread(t *testing.T) {
 		t.Errorf("closeSpread = %d ended, %d left; want 3, 0", ended, left)
 	}
 	for i, l := range ls {
-		if l.Drained() != (i != 2) {
-			t.Errorf("lease %d drained = %t", i, l.Drained())
+		if l.wasDrained() != (i != 2) {
+			t.Errorf("lease %d drained = %t", i, l.wasDrained())
 		}
 	}
 	stop := make(chan struct{})

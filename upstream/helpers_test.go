@@ -226,3 +226,10 @@ func addrTargets(p *Pool, i int, addrs ...netip.Addr) []target {
 	}
 	return out
 }
+
+// wasDrained reports whether a drain deadline closed the lease's tunnel.
+func (l *Lease) wasDrained() bool {
+	l.Peer.mu.Lock()
+	defer l.Peer.mu.Unlock()
+	return l.drained
+}

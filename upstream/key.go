@@ -21,7 +21,3 @@ func (p *Pool) AppendKey(dst []byte, ip netip.Addr, onIPv6Socket bool) []byte {
 	a := ip.As16()
 	return append(dst, a[:]...)
 }
-
-// KeyFromAddress reports whether the pool hashes only the client address (ip_hash), so a
-// listener's hash_key cannot apply.
-func (p *Pool) KeyFromAddress() bool { return p.mode == hashing.IPHash }

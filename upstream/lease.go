@@ -62,13 +62,6 @@ func (l *Lease) CancelOnDrain(cancel context.CancelCauseFunc) {
 // counted towards max_fails / fail_timeout like a failed connect, and returns the count.
 func (l *Lease) Fail() int { return l.Peer.failed(clock()) }
 
-// Drained reports whether a drain deadline closed the tunnel.
-func (l *Lease) Drained() bool {
-	l.Peer.mu.Lock()
-	defer l.Peer.mu.Unlock()
-	return l.drained
-}
-
 // openLeases returns the leases of p's open tunnels, oldest first.
 func (p *Peer) openLeases() []*Lease {
 	p.mu.Lock()

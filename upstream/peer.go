@@ -29,6 +29,8 @@ type Peer struct {
 	checked  atomic.Int64 // last failure, or the first pick after fail_timeout (the probe)
 	conns    atomic.Int32 // tunnels open to this peer
 	total    atomic.Uint64
+	bytesUp  atomic.Uint64 // bytes of ended tunnels, client to backend (AddBytes)
+	bytesDn  atomic.Uint64 // and backend to client
 
 	unhealthy atomic.Bool // failed its active checks (skipped like down)
 	draining  atomic.Bool // drained at runtime (skipped like down; tunnels stay)
@@ -57,6 +59,12 @@ func newPeer(s conf.Server, t target) *Peer {
 
 // String returns the dial address, e.g. "127.0.0.1:3002".
 func (p *Peer) String() string { return p.addr }
+
+// AddBytes counts the bytes an ended tunnel moved each way, for the status page.
+func (p *Peer) AddBytes(up, down int64) {
+	p.bytesUp.Add(uint64(max(up, 0)))
+	p.bytesDn.Add(uint64(max(down, 0)))
+}
 
 // Conns returns the number of tunnels currently open to the peer.
 func (p *Peer) Conns() int { return int(p.conns.Load()) }

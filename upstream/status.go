@@ -23,26 +23,31 @@ const (
 	StateUp PeerState = "up"
 )
 
-// PeerStatus is one peer at one instant, for the status page and metrics.
+// PeerStatus is one peer at one instant, for the status page and metrics. Its JSON keys are
+// snake_case like the rest of /status.json; the two times are left out while they are zero.
 type PeerStatus struct {
-	Server   string // the server line's address as written: the hash identity
-	Addr     string // the address dialled
-	State    PeerState
-	Backup   bool
-	Weight   int
-	MaxConns int     // 0: unlimited
-	Active   int     // tunnels open now
-	Total    uint64  // tunnels opened since the peer appeared (a reload keeps counting)
-	Fails    int     // failed connects counted for max_fails
-	Share    float64 // the peer's share of the hash ring (hashing.Table.Shares), health aside
+	Server   string    `json:"server"` // the server line's address as written: the hash identity
+	Addr     string    `json:"addr"`   // the address dialled
+	State    PeerState `json:"state"`
+	Backup   bool      `json:"backup"`
+	Weight   int       `json:"weight"`
+	MaxConns int       `json:"max_conns"` // 0: unlimited
+	Active   int       `json:"active"`    // tunnels open now
+	Total    uint64    `json:"total"`     // tunnels opened since the peer appeared (a reload keeps counting)
+	Fails    int       `json:"fails"`     // failed connects counted for max_fails
+	Share    float64   `json:"share"`     // the peer's share of the hash ring (hashing.Table.Shares), health aside
+	// Bytes moved by the peer's ended tunnels, each way (up: client to backend), since it
+	// appeared; a tunnel's bytes count when it ends.
+	BytesUp   uint64 `json:"bytes_up"`
+	BytesDown uint64 `json:"bytes_down"`
 
 	// Active health checks; Checked is false without checks or before the first.
-	Checked   bool
-	LastCheck time.Time
-	CheckOK   bool
-	CheckErr  string // why the last check failed
+	Checked   bool      `json:"checked"`
+	LastCheck time.Time `json:"last_check,omitzero"`
+	CheckOK   bool      `json:"check_ok"`
+	CheckErr  string    `json:"check_error"` // why the last check failed
 
-	DrainDeadline time.Time // zero: not draining, or no deadline
+	DrainDeadline time.Time `json:"drain_deadline,omitzero"` // zero: not draining, or no deadline
 }
 
 // Snapshot returns the status of every current peer, in server-line order.
@@ -62,6 +67,7 @@ func (p *Pool) Snapshot() []PeerStatus {
 		st := PeerStatus{
 			Server: s.Name, Addr: peer.addr, Backup: s.Backup, Weight: s.Weight, MaxConns: s.MaxConns,
 			Active: peer.Conns(), Total: peer.total.Load(), Fails: int(peer.fails.Load()), Share: v.shares[i],
+			BytesUp: peer.bytesUp.Load(), BytesDown: peer.bytesDn.Load(),
 		}
 		switch {
 		case s.Down:

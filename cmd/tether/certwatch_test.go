@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-proxy/tether/internal/nginxtest"
 	"github.com/tether-proxy/tether/tlsterm"
 )
 
@@ -26,11 +25,10 @@ func TestCertificateFilesAreWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	backends := echoBackends(t, 1)
-	port := nginxtest.FreePorts(t, 1)[0]
 	cfg := writeFile(t, dir, "tether.toml", fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "echo"
 preamble = "none"
   [listeners.tls]
@@ -38,12 +36,12 @@ preamble = "none"
   key = "key.pem"
 [upstreams.echo]
 servers = [%q]
-`, port, backends[0]))
+`, backends[0]))
 	p := start(t, "run", "-c", cfg)
-	p.waitOutput(t, `"msg":"listening"`)
+	addr := p.loggedAddr(t, "listening", "l")
 	served := func() string {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp",
-			fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true})
+			addr, &tls.Config{InsecureSkipVerify: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,6 +102,21 @@ servers = ["no-such-host.invalid:3001"]
 			want:     []string{"no-such-host.invalid", "test failed"},
 		},
 		{
+			name: "admin token file that cannot be read",
+			config: `[admin]
+hosts = ["proxy.example.com"]
+token_file = "missing.token"
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8000"
+upstream = "app"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			wantCode: 1,
+			want:     []string{`bad.toml:3: admin.token_file: cannot read token file "missing.token"`, "no such file", "test failed"},
+		},
+		{
 			name: "certificate that does not load",
 			config: `[[listeners]]
 name = "a"
@@ -310,20 +325,18 @@ func TestRunDrainsOnSIGTERM(t *testing.T) {
 			go func() { io.Copy(c, c); c.Close() }()
 		}
 	}()
-	port := nginxtest.FreePorts(t, 1)[0]
 	cfg := writeFile(t, t.TempDir(), "tether.toml", fmt.Sprintf(`
 drain_timeout = "1s"
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "echo"
 preamble = "none"
 [upstreams.echo]
 servers = ["%s"]
-`, port, ln.Addr()))
+`, ln.Addr()))
 	p := start(t, "run", "-c", cfg)
-	p.waitOutput(t, `"msg":"listening"`)
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	c, err := net.Dial("tcp", p.loggedAddr(t, "listening", "l"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,6 @@ func TestIPHashParityWithNginx(t *testing.T) {
 		fmt.Fprintf(&b, "    }\n    server {\n        listen 127.0.0.1:%d;\n        location / { proxy_pass http://app; }\n    }\n", ports[0])
 		return "", b.String()
 	})[0]
-	port := nginxtest.FreePorts(t, 1)[0]
 	quoted := make([]string, len(lines))
 	for i, l := range lines {
 		quoted[i] = strconv.Quote(l)
@@ -71,14 +70,15 @@ func TestIPHashParityWithNginx(t *testing.T) {
 	cfg := writeFile(t, t.TempDir(), "tether.toml", fmt.Sprintf(`
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 [upstreams.app]
 balance = "ip-hash"
 servers = [%s]
-`, port, strings.Join(quoted, ", ")))
+`, strings.Join(quoted, ", ")))
 	p := start(t, "run", "-c", cfg)
-	p.waitOutput(t, `"msg":"listening"`)
+	_, tetherPort, _ := net.SplitHostPort(p.loggedAddr(t, "listening", "l"))
+	port, _ := strconv.Atoi(tetherPort)
 
 	get := func(src netip.Addr, port int) string {
 		tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}).DialContext}

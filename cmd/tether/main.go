@@ -1,15 +1,18 @@
-// Command tether is an L4 TCP/TLS edge proxy for WebSocket traffic with nginx-compatible
-// consistent hashing of the client address.
+// Command tether is an L4 TCP/TLS edge proxy for WebSocket traffic that keeps every client on
+// the backend nginx would choose (hash, hash consistent, ip_hash; the key from the client
+// address, a header, a cookie or a query argument).
 //
-// Usage:
+// Usage (the text of `tether help`, which is the reference):
 //
 //	tether run -c FILE          serve the configuration in FILE
-//	tether check -c FILE        validate FILE like `nginx -t`, print every problem with its position
+//	tether check -c FILE        validate FILE (like nginx -t) and print every problem with its position
 //	tether lookup -c FILE [-u UPSTREAM | -l LISTENER] ADDR...
 //	                            print the backend each client address is sent to
-//	tether import-nginx FILE    print the tether configuration equivalent to an nginx.conf
-//	tether diff OLD NEW         preview which clients a configuration change moves
-//	tether demo                 run a TLS listener in front of built-in WebSocket echo backends
+//	tether import-nginx [-dir DIR] FILE
+//	                            print the tether configuration equivalent to an nginx.conf
+//	tether diff [-n N] [-seed S] [-addrs FILE] OLD NEW
+//	                            preview which clients a configuration change moves
+//	tether demo [-listen ADDR]  run a TLS listener in front of built-in WebSocket echo backends
 //	tether version              print the version
 package main
 
@@ -30,7 +33,7 @@ Usage:
   tether import-nginx [-dir DIR] FILE
                               print the tether configuration equivalent to an nginx.conf (with its
                               includes); what cannot be carried over is listed on stderr
-  tether diff [-n N] [-addrs FILE] OLD NEW
+  tether diff [-n N] [-seed S] [-addrs FILE] OLD NEW
                               per upstream: the share of clients a change from config OLD to NEW
                               moves to another backend, from which backend to which, ring shares
   tether demo [-listen ADDR]  zero-config demo: TLS listener + 3 built-in WebSocket echo backends

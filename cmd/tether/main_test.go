@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,11 +54,19 @@ func (p *process) output() string {
 // start runs tether with args until the test ends.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startCmd(t, exec.Command(binary, args...))
+}
+
+// startCmd is start for a command the test prepared (environment, inherited files, a shell
+// that execs tether); its output goes to the process's output file.
+func startCmd(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	args := cmd.Args[1:]
 	out, err := os.Create(filepath.Join(t.TempDir(), "output"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: exec.Command(binary, args...), out: out, exited: make(chan error, 1)}
+	p := &process{cmd: cmd, out: out, exited: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -82,12 +91,27 @@ func (p *process) waitOutput(t *testing.T, sub string) {
 		select {
 		case err := <-p.exited:
 			p.exited <- err
+			if strings.Contains(p.output(), sub) { // printed just before exiting
+				return
+			}
 			t.Fatalf("tether exited (%v) before printing %q:\n%s", err, sub, p.output())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("tether never printed %q:\n%s", sub, p.output())
 		}
+	}
+}
+
+// waitCount waits (bounded) until the output contains sub n times.
+func (p *process) waitCount(t *testing.T, sub string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for strings.Count(p.output(), sub) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("tether printed %q %d times, not %d:\n%s", sub, strings.Count(p.output(), sub), n, p.output())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -135,4 +159,29 @@ func writeFile(t *testing.T, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// loggedAddr waits (bounded) for the first JSON log line with "msg":msg and, when listener is
+// not empty, "listener":listener, and returns its "addr": the address tether bound, so a test
+// can configure port 0 and read the port back instead of guessing a free one.
+func (p *process) loggedAddr(t *testing.T, msg, listener string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, line := range strings.Split(p.output(), "\n") {
+			var rec struct{ Msg, Listener, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg && rec.Listener == listener && rec.Addr != "" {
+				return rec.Addr
+			}
+		}
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			t.Fatalf("tether exited (%v) before logging %q for %q:\n%s", err, msg, listener, p.output())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tether never logged %q for %q:\n%s", msg, listener, p.output())
+		}
+	}
 }

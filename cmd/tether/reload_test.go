@@ -98,10 +98,10 @@ const reloadConfig = `
 drain_timeout = "%s"
 drain_spread = "500ms"
 [admin]
-listen = "127.0.0.1:%d"
+listen = "%s"
 [[listeners]]
 name = "l"
-listen = "127.0.0.1:%d"
+listen = "%s"
 upstream = "echo"
 preamble = "none"
 %s
@@ -127,7 +127,7 @@ func TestReloadKeepsEveryTunnel(t *testing.T) {
 	}
 	dir := t.TempDir()
 	write := func(extra, balance string, servers []string) string {
-		return writeFile(t, dir, "tether.toml", fmt.Sprintf(reloadConfig, "5s", adminPort, port, extra, balance, quoted(servers)))
+		return writeFile(t, dir, "tether.toml", fmt.Sprintf(reloadConfig, "5s", loopback(adminPort), loopback(port), extra, balance, quoted(servers)))
 	}
 	extraListener := fmt.Sprintf("[[listeners]]\nname = \"extra\"\nlisten = \"127.0.0.1:%d\"\nupstream = \"echo\"\npreamble = \"none\"\n", extraPort)
 	// extraListener must come after the first listener's keys: put it in the upstream-free slot.
@@ -172,7 +172,7 @@ func TestReloadKeepsEveryTunnel(t *testing.T) {
 		{"weights change", func() { write("", "hash-consistent", append(backends[:2:2], backends[2]+" weight=3")) }, "hup", true},
 		{"plain hash, one server fewer", func() { write("", "hash", backends[:2]) }, "admin", true},
 		{"a second listener", func() {
-			writeFile(t, dir, "tether.toml", fmt.Sprintf(reloadConfig, "5s", adminPort, port, "", "hash-consistent", quoted(backends))+extraListener)
+			writeFile(t, dir, "tether.toml", fmt.Sprintf(reloadConfig, "5s", loopback(adminPort), loopback(port), "", "hash-consistent", quoted(backends))+extraListener)
 		}, "hup", true},
 		{"broken file", func() { writeFile(t, dir, "tether.toml", "[[listeners]]\nname = \"l\"\nlisten = \"nope\"\n") }, "admin", false},
 		{"back to the start, extra listener removed", func() { write("", "hash-consistent", backends) }, "hup", true},
@@ -248,18 +248,16 @@ func TestReloadKeepsEveryTunnel(t *testing.T) {
 
 // TestBinaryUpgrade: SIGUSR2 starts the binary again with the sockets; new connections never
 // fail across the hand-over, old tunnels keep working during the drain, the old process exits
-// 0 and the new one serves on.
+// 0 and the new one serves on, on the same ports: listeners on port 0 keep the port the kernel
+// gave the first process.
 func TestBinaryUpgrade(t *testing.T) {
 	t.Parallel()
 	backends := echoBackends(t, 2)
-	ports := nginxtest.FreePorts(t, 2)
-	adminPort, port := ports[0], ports[1]
 	q := []string{strconv.Quote(backends[0]), strconv.Quote(backends[1])}
 	cfg := writeFile(t, t.TempDir(), "tether.toml",
-		fmt.Sprintf(reloadConfig, "1s", adminPort, port, "", "hash-consistent", strings.Join(q, ", ")))
+		fmt.Sprintf(reloadConfig, "1s", "127.0.0.1:0", "127.0.0.1:0", "", "hash-consistent", strings.Join(q, ", ")))
 	p := start(t, "run", "-c", cfg)
-	p.waitOutput(t, `"msg":"admin listening"`)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	adminAddr, addr := p.loggedAddr(t, "admin listening", ""), p.loggedAddr(t, "listening", "l")
 	var tunnels []*tunnel
 	for range 20 {
 		tu, err := openTunnel(addr)
@@ -310,7 +308,7 @@ func TestBinaryUpgrade(t *testing.T) {
 	if _, err := openTunnel(addr); err != nil {
 		t.Fatalf("after the old process exited: %v", err)
 	}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", adminPort))
+	resp, err := http.Get("http://" + adminAddr + "/healthz")
 	if err != nil {
 		t.Fatalf("admin after upgrade: %v", err)
 	}
@@ -320,3 +318,6 @@ func TestBinaryUpgrade(t *testing.T) {
 	}
 	t.Logf("upgrade to pid %d: %d new connections, 0 failed", newPID, ok.Load())
 }
+
+// loopback is 127.0.0.1:port.
+func loopback(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tether-proxy/tether/admin"
 	"github.com/tether-proxy/tether/conf"
+	"github.com/tether-proxy/tether/internal/systemd"
 	"github.com/tether-proxy/tether/listener"
 )
 
@@ -54,27 +55,38 @@ type daemon struct {
 	srv     *listener.Server
 	admin   *http.Server
 	adminLn net.Listener
-	mu      sync.Mutex // one reload or upgrade at a time
+	notify  *systemd.Notifier // nil when not run by systemd (Type=notify)
+	// stopHistory ends the status page's recorder (with the admin listener).
+	stopHistory chan struct{}
+	mu          sync.Mutex // one reload or upgrade at a time
 }
 
 // serve runs cfg until SIGINT or SIGTERM, or until a binary upgrade handed the sockets over,
 // then drains: listeners close at once, open tunnels get cfg.DrainTimeout to finish, the rest
 // are closed spread over cfg.DrainSpread. A second SIGINT/SIGTERM closes them at once.
 // SIGHUP reloads the configuration file; SIGUSR2 starts the binary again with the sockets.
+// Under systemd it reports each of these steps (see systemd.go) and takes the sockets of
+// socket activation.
 func serve(cfg *conf.Config, log *slog.Logger) error {
 	ctx := context.Background()
+	upgraded := os.Getenv(envReadyFD) != "" // started by a binary upgrade
 	inherited, err := inheritedSockets()
 	if err != nil {
 		return err
 	}
+	inherited = activatedSockets(cfg, log, inherited)
 	srv, err := listener.New(ctx, cfg, listener.Options{Logger: log, Inherited: inherited})
 	if err != nil {
 		return err
 	}
 	if err := srv.Listen(ctx); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			err = fmt.Errorf("%w (another process holds it: another tether, or a systemd socket unit whose socket was not passed to this one)", err)
+		}
 		return err
 	}
-	d := &daemon{log: log, srv: srv}
+	d := &daemon{log: log, srv: srv, notify: systemd.NewNotifier(log)}
+	defer d.notify.Close()
 	if err := d.startAdmin(cfg, inherited); err != nil {
 		srv.StopAccepting()
 		return err
@@ -87,13 +99,23 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 	go func() { srv.Serve(); close(served) }()
 	stopWatch := d.watchCertificates()
 	defer stopWatch()
-	if err := notifyParent(); err != nil {
-		log.Warn("could not tell the previous process that we are ready", "err", err)
-	}
-
+	// Signals are ours before anyone hears we are ready: a SIGHUP right after READY=1 (or the
+	// previous process's go) must reload, not kill us.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
+	ready := "READY=1\n" + d.sdStatus("serving")
+	if upgraded {
+		ready = systemd.MainPID(os.Getpid()) + "\n" + ready // systemd follows this process now
+	}
+	d.notify.Send(ready)
+	d.notify.Flush(time.Second) // before the previous process goes
+	if err := notifyParent(); err != nil {
+		log.Warn("could not tell the previous process that we are ready", "err", err)
+	}
+	stopNotifying := d.startNotifying()
+	defer stopNotifying()
+
 	reason := ""
 	for reason == "" {
 		switch sig := <-sigs; sig {
@@ -102,13 +124,18 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 				log.Error("reload rejected; the running configuration stays", "err", err)
 			}
 		case syscall.SIGUSR2:
+			d.notify.Send(systemd.Reloading())
 			if err := d.upgrade(); err != nil {
 				log.Error("binary upgrade failed; this process keeps serving", "err", err)
+				d.notify.Send("READY=1\n" + d.sdStatus("serving; the binary upgrade failed"))
 				continue
 			}
 			reason = "upgraded"
+			stopNotifying() // the new process is the one systemd hears from now
 		default:
 			reason = sig.String()
+			stopNotifying()
+			d.notify.Send("STOPPING=1\n" + d.sdStatus("draining"))
 		}
 	}
 	stopWatch() // a certificate change during the drain must not reload (and bind) anything
@@ -117,6 +144,7 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 		"drain_spread", cur.DrainSpread, "connections", srv.Active())
 	if d.admin != nil {
 		d.admin.Close()
+		close(d.stopHistory)
 	}
 	dctx, cancel := context.WithTimeout(ctx, cur.DrainTimeout)
 	defer cancel()
@@ -145,11 +173,14 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 // Reload re-reads the configuration file the running one came from and applies it; a file
 // with problems is rejected whole and the running configuration stays.
 func (d *daemon) Reload(ctx context.Context) error {
+	d.notify.Send(systemd.Reloading())
 	err := d.reload(ctx)
 	if err != nil {
 		reloadsFailed.Inc()
+		d.notify.Send("READY=1\n" + d.sdStatus("serving; the last reload was rejected"))
 	} else {
 		reloadsOK.Inc()
+		d.notify.Send("READY=1\n" + d.sdStatus("serving"))
 	}
 	return err
 }
@@ -197,6 +228,15 @@ func (d *daemon) Drain(up, target string, deadline, spread time.Duration) (int, 
 // Undrain ends a drain.
 func (d *daemon) Undrain(up, target string) (int, error) { return d.srv.Undrain(up, target) }
 
+// The status page's history: a sample every historyInterval, historyWindow of them.
+const (
+	historyInterval = 10 * time.Second
+	historyWindow   = 15 * time.Minute
+)
+
+// processStart is when the process started, for the status page's uptime.
+var processStart = time.Now()
+
 // reloadMetrics counts reloads by result.
 var (
 	reloadMetrics = metrics.NewSet()
@@ -226,7 +266,12 @@ func (d *daemon) startAdmin(cfg *conf.Config, inherited map[string]*os.File) err
 		ln = l
 	}
 	d.adminLn = ln
-	d.admin = &http.Server{Handler: admin.Handler(d, d.log, admin.Options{Pprof: cfg.Admin.Pprof}), ReadHeaderTimeout: 10 * time.Second}
+	history := admin.NewRecorder(d, historyInterval, historyWindow)
+	d.stopHistory = make(chan struct{})
+	go history.Run(d.stopHistory)
+	d.admin = &http.Server{Handler: admin.Handler(d, d.log, admin.Options{
+		Pprof: cfg.Admin.Pprof, Hosts: cfg.Admin.Hosts, Token: cfg.Admin.Token,
+		Version: versionString(), Started: processStart, History: history}), ReadHeaderTimeout: 10 * time.Second}
 	go d.admin.Serve(ln)
 	d.log.Info("admin listening", "addr", ln.Addr().String())
 	return nil

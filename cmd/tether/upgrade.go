@@ -33,9 +33,10 @@ func inheritedSockets() (map[string]*os.File, error) {
 	}
 	files := make(map[string]*os.File)
 	for _, item := range strings.Split(spec, ",") {
-		key, fdText, ok := strings.Cut(item, "=")
+		i := strings.LastIndexByte(item, '=') // keys hold "=" too ("tcp6/[::]:443/v6only=true")
+		key, fdText := item[:max(i, 0)], item[i+1:]
 		fd, err := strconv.Atoi(fdText)
-		if !ok || err != nil || fd < 3 {
+		if i <= 0 || err != nil || fd < 3 {
 			return nil, fmt.Errorf("%s: bad entry %q", envListenFDs, item)
 		}
 		files[key] = os.NewFile(uintptr(fd), key)
@@ -98,7 +99,7 @@ func (d *daemon) upgrade() error {
 		spec = append(spec, fmt.Sprintf("%s=%d", key, 3+len(cmd.ExtraFiles)))
 		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 	}
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(childEnv(os.Environ()),
 		envListenFDs+"="+strings.Join(spec, ","),
 		fmt.Sprintf("%s=%d", envReadyFD, 3+len(cmd.ExtraFiles)))
 	cmd.ExtraFiles = append(cmd.ExtraFiles, readyW)
@@ -132,4 +133,16 @@ func (d *daemon) upgrade() error {
 	d.log.Info("binary upgrade: the new process serves; this one stops accepting and drains", "pid", cmd.Process.Pid)
 	d.srv.StopAccepting()
 	return nil
+}
+
+// childEnv is the environment of the new process: ours without WATCHDOG_PID, which names this
+// process; the new one becomes the main process and takes over the systemd watchdog.
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "WATCHDOG_PID=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

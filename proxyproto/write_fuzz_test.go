@@ -1,4 +1,4 @@
-package upstream
+package proxyproto
 
 import (
 	"bufio"
@@ -6,12 +6,12 @@ import (
 	"net"
 	"testing"
 
-	proxyproto "github.com/pires/go-proxyproto"
+	pires "github.com/pires/go-proxyproto"
 
 	"github.com/tether-proxy/tether/conf"
 )
 
-// fuzzAddr builds one of the address kinds ProxyHeader may be given: raw is the IP (any length)
+// fuzzAddr builds one of the address kinds AppendHeader may be given: raw is the IP (any length)
 // or the AF_UNIX name.
 func fuzzAddr(kind byte, raw []byte, port int) net.Addr {
 	switch kind % 7 {
@@ -31,11 +31,11 @@ func fuzzAddr(kind byte, raw []byte, port int) net.Addr {
 	return nil
 }
 
-// FuzzAppendProxyHeader: for any addresses and TLS info, the hand-written encoder gives
+// FuzzAppendHeader: for any addresses and TLS info, the hand-written encoder gives
 // exactly go-proxyproto's bytes (or fails where it fails), and the header reads back.
 // kind%7 picks the source address type and kind/7%7 the destination's; flags&1 sends
 // TLS info and flags&2 marks the client verified.
-func FuzzAppendProxyHeader(f *testing.F) {
+func FuzzAppendHeader(f *testing.F) {
 	v4a, v4b := []byte(net.IPv4(192, 0, 2, 1)), []byte(net.IPv4(192, 0, 2, 2).To4())
 	v6 := []byte(net.ParseIP("2001:db8::1"))
 	f.Add(byte(1), byte(0), v4a, v4b, 50000, 443, "", uint16(0), byte(0))
@@ -51,10 +51,10 @@ func FuzzAppendProxyHeader(f *testing.F) {
 			info = &TLSInfo{ServerName: sni, Version: tlsVersion, ClientVerified: flags&2 != 0}
 		}
 		b := checkAgainstRef(t, v, src, dst, info)
-		if len(b) == 0 || len(b)-16 > int(proxyproto.MaxV2HeaderSize) {
+		if len(b) == 0 || len(b)-16 > int(pires.MaxV2HeaderSize) {
 			return
 		}
-		h, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(b), len(b)))
+		h, err := pires.Read(bufio.NewReaderSize(bytes.NewReader(b), len(b)))
 		if err != nil {
 			t.Fatalf("go-proxyproto cannot read %s: %v", short(b), err)
 		}

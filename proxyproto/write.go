@@ -1,4 +1,4 @@
-package upstream
+package proxyproto
 
 import (
 	"crypto/tls"
@@ -13,6 +13,10 @@ import (
 	"github.com/tether-proxy/tether/conf"
 )
 
+// MaxV1Len is the longest v1 header (section 2.1: 107 bytes for the worst TCP6 line, rounded
+// up); a buffer of this capacity also holds a v2 header of IP addresses without TLVs.
+const MaxV1Len = 108
+
 // TLSInfo is what a v2 PROXY header tells the backend about the TLS that tether terminated.
 type TLSInfo struct {
 	ServerName     string // SNI, sent as PP2_TYPE_AUTHORITY
@@ -20,28 +24,16 @@ type TLSInfo struct {
 	ClientVerified bool   // the client presented a certificate that verified
 }
 
-// ProxyHeader returns the PROXY protocol header (HAProxy's proxy-protocol.txt, v1 text or v2
-// binary) that tells the backend who the client is: src is the client, dst the address the
-// client connected to. A v2 header carries t, when TLS was terminated, as the AUTHORITY and
-// SSL TLVs (section 2.2). It returns nil for conf.ProxyOff. It allocates the result; a hot
-// path that has a buffer to reuse calls [AppendProxyHeader].
-func ProxyHeader(v conf.ProxyProtocol, src, dst net.Addr, t *TLSInfo) ([]byte, error) {
-	if v == conf.ProxyOff {
-		return nil, nil
-	}
-	n := v1MaxLen // also room for a v2 header of TCP/UDP addresses without TLVs
-	if t != nil {
-		n += len(t.ServerName)
-	}
-	return AppendProxyHeader(make([]byte, 0, n), v, src, dst, t)
-}
-
-// AppendProxyHeader appends to b the header that [ProxyHeader] returns and returns the
-// extended buffer, byte for byte what github.com/pires/go-proxyproto formats for the same
+// AppendHeader appends to b the PROXY protocol header (v1 text or v2 binary) that tells the
+// backend who the client is, and returns the extended buffer: src is the client, dst the address
+// the client connected to. A v2 header carries t, when TLS was terminated, as the AUTHORITY and
+// SSL TLVs (section 2.2); conf.ProxyOff appends nothing. The bytes are exactly what
+// github.com/pires/go-proxyproto formats for the same
 // addresses: an IPv4 and an IPv6 address go as TCP6 with ::ffff:a.b.c.d, and a pair that is not
 // two IP addresses of one kind as v1 UNKNOWN or a v2 LOCAL header. It does not allocate when b
-// has room. On error it returns b unchanged.
-func AppendProxyHeader(b []byte, v conf.ProxyProtocol, src, dst net.Addr, t *TLSInfo) ([]byte, error) {
+// has room (MaxV1Len bytes for v1; for v2 MaxV1Len plus the server name, 232 more for
+// AF_UNIX names). On error it returns b unchanged.
+func AppendHeader(b []byte, v conf.ProxyProtocol, src, dst net.Addr, t *TLSInfo) ([]byte, error) {
 	var err error
 	switch v {
 	case conf.ProxyOff:
@@ -61,7 +53,7 @@ func AppendProxyHeader(b []byte, v conf.ProxyProtocol, src, dst net.Addr, t *TLS
 
 // Header constants from proxy-protocol.txt.
 const (
-	v1MaxLen  = 108 // section 2.1: 107 bytes at most for the worst TCP6 line, rounded up
+	v1MaxLen  = MaxV1Len
 	v2Sig     = "\r\n\r\n\x00\r\nQUIT\n"
 	v2Local   = 0x20 // version 2, command LOCAL
 	v2Proxy   = 0x21 // version 2, command PROXY

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package proxyin
+package proxyproto
 
 // peerClosed cannot tell a half-closed peer without POLLRDHUP: the read deadline ends the wait.
 func peerClosed(uintptr) bool { return false }

@@ -1,4 +1,4 @@
-package proxyin
+package proxyproto
 
 import (
 	"errors"
@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	proxyproto "github.com/pires/go-proxyproto"
+	pires "github.com/pires/go-proxyproto"
 )
 
 func v2Header(t testing.TB, src, dst string) []byte {
 	t.Helper()
 	s, _ := net.ResolveTCPAddr("tcp", src)
 	d, _ := net.ResolveTCPAddr("tcp", dst)
-	b, err := proxyproto.HeaderProxyFromAddrs(2, s, d).Format()
+	b, err := pires.HeaderProxyFromAddrs(2, s, d).Format()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +117,8 @@ func TestReadConsumesExactlyTheHeader(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if h.SourceAddr.String() != tc.src {
-				t.Fatalf("source %v, want %s", h.SourceAddr, tc.src)
+			if h.Source.String() != tc.src {
+				t.Fatalf("source %v, want %s", h.Source, tc.src)
 			}
 			rest := make([]byte, len(payload))
 			if _, err := io.ReadFull(s, rest); err != nil || string(rest) != payload {
@@ -173,6 +173,46 @@ func TestHasSignature(t *testing.T) {
 			buf := make([]byte, len(tc.send)) // nothing was consumed
 			if _, err := io.ReadFull(s, buf); err != nil || string(buf) != tc.send {
 				t.Fatalf("bytes after HasSignature: %q, %v", buf, err)
+			}
+		})
+	}
+}
+
+// TestParse pins what tether takes from a header: TCP addresses (a TCP4 header's always dotted
+// IPv4, a TCP6 header's as sent), and no client for UNKNOWN, LOCAL or non-TCP families.
+func TestParse(t *testing.T) {
+	local := []byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00")
+	udp := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x12\x00\x0c\xc0\x00\x02\x01\xc6\x33\x64\x02\xdc\x04\x01\xbb")
+	tests := []struct {
+		name     string
+		in       []byte
+		version  int
+		src, dst string // "" : no client
+	}{
+		{"v1 tcp4", []byte("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n"), 1, "192.0.2.1:56324", "198.51.100.2:443"},
+		{"v1 tcp6", []byte("PROXY TCP6 2001:db8::1 2001:db8::2 56324 443\r\n"), 1, "[2001:db8::1]:56324", "[2001:db8::2]:443"},
+		{"v1 tcp6 4-in-6 stays", []byte("PROXY TCP6 ::ffff:192.0.2.1 2001:db8::2 1 2\r\n"), 1, "[::ffff:192.0.2.1]:1", "[2001:db8::2]:2"},
+		{"v1 unknown", []byte("PROXY UNKNOWN\r\n"), 1, "", ""},
+		{"v2 tcp4", v2Header(t, "192.0.2.1:56324", "198.51.100.2:443"), 2, "192.0.2.1:56324", "198.51.100.2:443"},
+		{"v2 tcp6", v2Header(t, "[2001:db8::1]:1", "[2001:db8::2]:2"), 2, "[2001:db8::1]:1", "[2001:db8::2]:2"},
+		{"v2 local (health check)", local, 2, "", ""},
+		{"v2 udp4", udp, 2, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := Parse(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, dst := "", ""
+			if h.HasClient() {
+				src, dst = h.Source.String(), h.Dest.String()
+			}
+			if h.Version != tc.version || src != tc.src || dst != tc.dst {
+				t.Fatalf("Parse = v%d %q -> %q, want v%d %q -> %q", h.Version, src, dst, tc.version, tc.src, tc.dst)
+			}
+			if h.HasClient() && strings.HasPrefix(tc.name, "v") && strings.Contains(tc.name, "tcp4") && !h.Source.Addr().Is4() {
+				t.Fatalf("TCP4 source %v is not plain IPv4", h.Source)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package proxyin
+package proxyproto
 
 import "golang.org/x/sys/unix"
 

@@ -4,7 +4,7 @@
 // that a trusted load balancer in front of tether sends first on each connection, without
 // consuming a single byte past it: the bytes that follow (a TLS ClientHello, an HTTP head, a
 // spliced stream) stay in the socket for the next step.
-package proxyin
+package proxyproto
 
 import (
 	"bufio"
@@ -13,9 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 
-	proxyproto "github.com/pires/go-proxyproto"
+	pires "github.com/pires/go-proxyproto"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,29 +79,53 @@ func Frame(b []byte) (int, error) {
 	return 0, ErrNoHeader
 }
 
+// Header is what a PROXY header says about the connection that carries it.
+type Header struct {
+	// Version is 1 (text) or 2 (binary).
+	Version int
+	// Source is the client and Dest the address it connected to. Both are invalid (the zero
+	// AddrPort) when the header names no TCP client: v1 "PROXY UNKNOWN", a v2 LOCAL header
+	// (a load balancer's own health check) or a family other than TCP over IPv4 or IPv6.
+	// A TCP4 header's addresses are IPv4 (never 4-in-6); a TCP6 header's are as sent.
+	Source, Dest netip.AddrPort
+}
+
+// HasClient reports whether the header names a TCP client, which then stands for the peer.
+func (h Header) HasClient() bool { return h.Source.IsValid() }
+
 // Parse parses one complete header as framed by Frame.
-func Parse(b []byte) (*proxyproto.Header, error) {
-	h, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(b), max(len(b), 256)))
+func Parse(b []byte) (Header, error) {
+	ph, err := pires.Read(bufio.NewReaderSize(bytes.NewReader(b), max(len(b), 256)))
 	if err != nil {
-		return nil, fmt.Errorf("proxy protocol: %w", err)
+		return Header{}, fmt.Errorf("proxy protocol: %w", err)
+	}
+	h := Header{Version: int(ph.Version)}
+	src, dst, ok := ph.TCPAddrs()
+	if !ok || ph.Command != pires.PROXY {
+		return h, nil
+	}
+	h.Source, h.Dest = src.AddrPort(), dst.AddrPort()
+	if ph.TransportProtocol == pires.TCPv4 { // nginx spells a v4 header address dotted, whatever the socket
+		h.Source = netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
+		h.Dest = netip.AddrPortFrom(h.Dest.Addr().Unmap(), h.Dest.Port())
 	}
 	return h, nil
 }
 
 // Read reads one PROXY header from c, peeking (MSG_PEEK) until Frame says it is whole and then
 // reading exactly its bytes. The caller bounds the wait with c's read deadline.
-func Read(c syscall.Conn) (*proxyproto.Header, error) {
+func Read(c syscall.Conn) (Header, error) {
 	var buf [maxV2]byte
 	n, err := peekUntil(c, buf[:], func(b []byte) (bool, error) {
 		n, err := Frame(b)
 		return n > 0, err
 	})
 	if err != nil {
-		return nil, err
+		return Header{}, err
 	}
 	size, _ := Frame(buf[:n])
 	if err := readExactly(c, buf[:size]); err != nil {
-		return nil, fmt.Errorf("proxy protocol: read header: %w", err)
+		return Header{}, fmt.Errorf("proxy protocol: read header: %w", err)
 	}
 	return Parse(buf[:size])
 }
