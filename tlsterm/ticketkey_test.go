@@ -130,13 +130,13 @@ func TestTicketKeyFilesMakeStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Stale() || !strings.Contains(g.Files(), key) {
-		t.Fatalf("fresh generation: stale %v, files %q", g.Stale(), g.Files())
+	if g.stale() || !strings.Contains(g.Files(), key) {
+		t.Fatalf("fresh generation: stale %v, files %q", g.stale(), g.Files())
 	}
 	if err := os.WriteFile(key, make([]byte, 48), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if !g.Stale() {
+	if !g.stale() {
 		t.Fatal("rewriting the key file did not make the generation stale")
 	}
 }
