@@ -237,8 +237,13 @@ func (c *setup) chooseAndDial() *refusal {
 	rt.metrics.connect.UpdateDuration(dialStart)
 	if err != nil {
 		r := &refusal{reason: "no backend", level: slog.LevelWarn, err: err, attrs: []any{"key", string(key)}}
+		answer := badGateway
+		var local *upstream.LocalError
+		if errors.As(err, &local) { // tether's own shortage: no backend is blamed or changed
+			r.reason, answer = local.Reason, proxyOverloaded
+		}
 		if rt.readsHead() {
-			r.answer = badGateway
+			r.answer = answer
 		}
 		return r
 	}
@@ -417,10 +422,12 @@ func sendPreface(backend net.Conn, rt *route, cl *client, st *tls.ConnectionStat
 var proxyHeaderBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2*proxyproto.MaxV1Len); return &b }}
 
 // badGateway answers a parsed request when no backend could be reached, gatewayTimeout one that
-// the backend did not start answering within the response timeout.
+// the backend did not start answering within the response timeout, proxyOverloaded one that
+// tether could not dial for want of its own resources (file descriptors, memory, local ports).
 var (
-	badGateway     = &preamble.Reject{Status: 502, Reason: "no backend available"}
-	gatewayTimeout = &preamble.Reject{Status: 504, Reason: "backend response timeout"}
+	badGateway      = &preamble.Reject{Status: 502, Reason: "no backend available"}
+	gatewayTimeout  = &preamble.Reject{Status: 504, Reason: "backend response timeout"}
+	proxyOverloaded = &preamble.Reject{Status: 503, Reason: "proxy out of resources"}
 )
 
 // Bounds on the lingering close after a refusal (nginx's lingering_close does the same): keep

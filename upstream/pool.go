@@ -264,7 +264,8 @@ var ErrNoPeer = errors.New("no live upstreams")
 // records the failure (max_fails / fail_timeout) and tries the next peer the hash gives, like
 // nginx's proxy_next_upstream, at most once per peer. Peers that are down, drained or failing
 // their active checks are skipped. The caller must call Release on the returned Lease when the
-// tunnel ends. A cancelled ctx stops the loop without blaming the peer.
+// tunnel ends. A cancelled ctx stops the loop without blaming the peer, and so does a connect
+// that failed for want of tether's own resources: the error is then a *LocalError.
 func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log Logger) (net.Conn, *Lease, error) {
 	v := p.view.Load()
 	var a hashing.Attempt
@@ -282,6 +283,9 @@ func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log Logger) (n
 			peer.succeeded()
 			return conn, peer.acquire(conn), nil
 		}
+		if le := asLocal(err); le != nil && ctx.Err() == nil {
+			return nil, nil, fmt.Errorf("upstream %s: dial %s (server %s): %w", p.Name, peer.addr, peer.Server.Name, le)
+		}
 		errs = append(errs, fmt.Errorf("dial %s (server %s): %w", peer.addr, peer.Server.Name, err))
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("upstream %s: %w", p.Name, errors.Join(errs...))
@@ -293,6 +297,9 @@ func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log Logger) (n
 		fails := peer.failed(clock())
 		log.Warn("backend connect failed, trying the next peer", "backend", peer.addr, "server", peer.Server.Name,
 			"err", err, "fails", fails, "disabled", peer.Server.MaxFails > 0 && fails >= peer.Server.MaxFails)
+	}
+	if len(errs) == 0 { // every peer down, failed, unhealthy or drained: nothing was dialled
+		return nil, nil, fmt.Errorf("upstream %s: %w (every server is down, failed, unhealthy or drained)", p.Name, ErrNoPeer)
 	}
 	return nil, nil, fmt.Errorf("upstream %s: %w: %w", p.Name, ErrNoPeer, errors.Join(errs...))
 }

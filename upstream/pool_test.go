@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -228,5 +229,57 @@ func TestConnectAllocations(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("Connect + Release: %v allocations, want at most 1 (the Lease)", allocs)
+	}
+}
+
+// TestLocalErrorsBlameNobody pins issue 10 item 2: a connect that fails for want of tether's
+// own resources (EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL) refuses that one connection
+// with its own reason; the peer's max_fails count stays 0 and no other peer is tried (the client
+// keeps its backend). On 5922e7c every such failure marked the peer failed and moved on.
+func TestLocalErrorsBlameNobody(t *testing.T) {
+	for _, tc := range []struct {
+		errno  syscall.Errno
+		reason string
+	}{
+		{syscall.EMFILE, ReasonNoFD},
+		{syscall.ENFILE, ReasonNoFD},
+		{syscall.ENOBUFS, ReasonNoMemory},
+		{syscall.ENOMEM, ReasonNoMemory},
+		{syscall.EADDRNOTAVAIL, ReasonNoLocalPort},
+	} {
+		t.Run(tc.errno.Error(), func(t *testing.T) {
+			p := mustPool(t, conf.BalanceHashConsistent, "127.0.0.1:3001", "127.0.0.1:3002", "127.0.0.1:3003")
+			var calls []string
+			d := dialFunc(func(_ context.Context, _, addr string) (net.Conn, error) {
+				calls = append(calls, addr)
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", tc.errno)}
+			})
+			key := []byte("127.0.0.9")
+			want := p.Lookup(key).String()
+			_, _, err := p.Connect(context.Background(), key, d, quiet)
+			var local *LocalError
+			if !errors.As(err, &local) || local.Reason != tc.reason {
+				t.Fatalf("err %v, want a *LocalError with reason %q", err, tc.reason)
+			}
+			if len(calls) != 1 || calls[0] != want {
+				t.Fatalf("dialled %v, want only the client's own backend %s", calls, want)
+			}
+			for _, peer := range p.Peers() {
+				if peer.fails.Load() != 0 {
+					t.Fatalf("%s blamed (fails=%d) for tether's own %v", peer, peer.fails.Load(), tc.errno)
+				}
+			}
+		})
+	}
+}
+
+// TestNoLivePeerMessage pins the "no live upstreams" error when every peer is out of rotation
+// and nothing was dialled: it read "no live upstreams: %!w(<nil>)" on 5922e7c.
+func TestNoLivePeerMessage(t *testing.T) {
+	p := mustPool(t, conf.BalanceHashConsistent, "127.0.0.1:3001 down", "127.0.0.1:3002 down", "127.0.0.1:3003")
+	p.Peers()[2].draining.Store(true)
+	_, _, err := p.Connect(context.Background(), []byte("k"), &fakeDialer{}, quiet)
+	if !errors.Is(err, ErrNoPeer) || strings.Contains(err.Error(), "%!") {
+		t.Fatalf("err %q, want a formatted ErrNoPeer", err)
 	}
 }
