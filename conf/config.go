@@ -236,6 +236,12 @@ type Upstream struct {
 	// ProxyProtocol selects the PROXY protocol header sent to backends;
 	// [ProxyOff] (the zero value) sends none.
 	ProxyProtocol ProxyProtocol
+	// Source are the local addresses the backends are dialled from (nginx
+	// proxy_bind, HAProxy source), each connection from the next one of the
+	// backend's family; empty (the zero value) lets the kernel choose. In a
+	// valid Config they are unique addresses of this host, and every
+	// backend given as an IP literal has a source of its family.
+	Source []netip.Addr
 	// UpstreamOps are the active health check and DNS settings (defined in
 	// upstream.go).
 	UpstreamOps

@@ -40,7 +40,8 @@ func Load(path string) (*Config, error) {
 // configuration in problems and is the base for relative cert/key paths
 // (Config.File is set to it). Parse does not resolve host names; its only
 // side effects are checking that cert and key files exist and are readable,
-// and reading session ticket key files to check their size.
+// reading session ticket key files to check their size, and checking that
+// upstream source addresses can be bound.
 //
 // On any problem Parse returns a nil Config and a [Problems] error listing
 // every problem found, in file order. A TOML syntax error stops parsing,

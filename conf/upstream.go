@@ -99,7 +99,7 @@ const (
 // Keys of the tables decoded here.
 var (
 	// allUpstreamKeys extends parse.go's upstreamKeys with the keys of UpstreamOps.
-	allUpstreamKeys = append(slices.Clip(upstreamKeys), "health_check", "resolver", "resolve_interval")
+	allUpstreamKeys = append(slices.Clip(upstreamKeys), "source", "health_check", "resolver", "resolve_interval")
 	healthCheckKeys = []string{"type", "interval", "timeout", "rise", "fall", "path", "host", "expect_status"}
 	httpCheckKeys   = []string{"path", "host", "expect_status"}
 )
@@ -177,6 +177,9 @@ func (p *parser) upstream(at keyPath, name string, m map[string]any) *Upstream {
 		u.Servers = append(u.Servers, srv)
 	}
 	p.checkWeights(at, sat, u, len(list) > 0 && len(u.Servers) == len(list))
+	if v, ok := m["source"]; ok {
+		u.Source = p.sources(at.key("source"), v, u.Servers)
+	}
 	p.upstreamOps(at, m, u)
 	return u
 }

@@ -33,7 +33,7 @@ type route struct {
 	tls     *tlsterm.Terminator // nil: plain listener; kept across reloads by listener name
 	tlsGen  *tlsterm.Generation // the certificates this configuration loaded
 	mode    preamble.Mode       // 0: preamble "none", nothing is read before choosing the backend
-	dialer  *net.Dialer
+	dialer  *upstream.NetDialer
 	bufs    sync.Pool // *[]byte of cfg.MaxPreamble bytes, held only while the head is read
 	metrics routeMetrics
 }

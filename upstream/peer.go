@@ -31,6 +31,7 @@ type Peer struct {
 	total    atomic.Uint64
 	bytesUp  atomic.Uint64 // bytes of ended tunnels, client to backend (AddBytes)
 	bytesDn  atomic.Uint64 // and backend to client
+	srcTurn  atomic.Uint32 // rotates connections over the upstream's source addresses
 
 	unhealthy atomic.Bool // failed its active checks (skipped like down)
 	draining  atomic.Bool // drained at runtime (skipped like down; tunnels stay)

@@ -41,6 +41,7 @@ type Pool struct {
 	mode hashing.Mode
 	r    Resolver   // names without resolve, and resolve names when cfg.Resolvers is empty
 	dns  *dnsClient // resolve names when cfg.Resolvers is set
+	src  sources    // the source addresses connections bind, by family
 	view atomic.Pointer[view]
 	ttl  []time.Duration // by server line: the TTL of New's answer, for the first re-resolution
 
@@ -78,7 +79,8 @@ type view struct {
 // working until it is closed; call Start on the new pool, then Close on prev.
 func New(ctx context.Context, u *conf.Upstream, r Resolver, prev *Pool) (*Pool, error) {
 	p := &Pool{Name: u.Name, ProxyProtocol: u.ProxyProtocol, cfg: u, r: r, prev: prev,
-		mode: hashing.Consistent, ttl: make([]time.Duration, len(u.Servers)), drains: map[string]*drain{}}
+		mode: hashing.Consistent, ttl: make([]time.Duration, len(u.Servers)), drains: map[string]*drain{},
+		src: newSources(u.Source)}
 	switch u.Balance {
 	case conf.BalanceHash:
 		p.mode = hashing.Plain
@@ -278,7 +280,7 @@ func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log Logger) (n
 		}
 		peer := v.peers[i]
 		peer.picked(clock())
-		conn, err := d.DialContext(ctx, "tcp", peer.addr)
+		conn, err := p.dial(ctx, d, peer)
 		if err == nil {
 			peer.succeeded()
 			return conn, peer.acquire(conn), nil

@@ -84,6 +84,23 @@ servers = ["127.0.0.1:3001 weight=0", "127.0.0.1"]
 			},
 		},
 		{
+			name: "source addresses: not local, duplicated, of a family no backend has",
+			config: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:8000"
+upstream = "app"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+source = ["127.0.0.2", "192.0.2.7", "127.0.0.2", "::1"]
+`,
+			wantCode: 1,
+			want: []string{
+				`bad.toml:7: upstreams.app.source[1]: source address 192.0.2.7 is not an address of this host`,
+				`bad.toml:7: upstreams.app.source[2]: duplicate source address 127.0.0.2`,
+				"test failed",
+			},
+		},
+		{
 			name:     "syntax error",
 			config:   "[[listeners]]\nname = = 1\n",
 			wantCode: 1,
