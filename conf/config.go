@@ -25,6 +25,15 @@ type Config struct {
 	// MaxHandshakes caps concurrent TLS handshakes (default 1024); a
 	// connection over the cap is closed at once and counted.
 	MaxHandshakes int
+	// FDReserve is how many file descriptors tether keeps free below its
+	// open-file limit (RLIMIT_NOFILE): a new connection that would leave
+	// fewer is refused at accept (default 64; 0 turns the check off).
+	FDReserve int
+	// MaxMemory caps tether's resident memory, in bytes: over it new
+	// connections are refused at accept. 0 (the default) means a share
+	// ([MemoryShare]) of the memory limit of tether's cgroup when it has one
+	// (cgroup v2 memory.max), else none; [MaxMemoryOff] means none.
+	MaxMemory int64
 
 	// Engine is how tunnels are run: EngineEventLoop (also when empty, the
 	// default; goroutines off Linux) or EngineGoroutines. It applies at start

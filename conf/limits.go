@@ -12,6 +12,7 @@ import (
 const (
 	defaultDrainSpread    = 5 * time.Second
 	defaultMaxHandshakes  = 1024
+	defaultFDReserve      = 64
 	defaultAdminListen    = "127.0.0.1:9090"
 	defaultProxyInTimeout = 5 * time.Second
 )
@@ -23,7 +24,8 @@ var (
 	certKeys      = []string{"cert", "key"}
 )
 
-// limits decodes the top-level drain_spread, max_conns, max_handshakes and engine.
+// limits decodes the top-level drain_spread, max_conns, max_handshakes, fd_reserve, max_memory
+// and engine.
 func (p *parser) limits(root keyPath, raw map[string]any, cfg *Config) {
 	if v, ok := raw["drain_spread"]; ok {
 		if d, ok := p.duration(root.key("drain_spread"), v, true, ""); ok {
@@ -35,6 +37,16 @@ func (p *parser) limits(root keyPath, raw map[string]any, cfg *Config) {
 	}
 	if v, ok := raw["max_handshakes"]; ok {
 		cfg.MaxHandshakes, _ = p.count(root.key("max_handshakes"), v, 1)
+	}
+	if v, ok := raw["fd_reserve"]; ok {
+		cfg.FDReserve, _ = p.count(root.key("fd_reserve"), v, 0)
+	}
+	if v, ok := raw["max_memory"]; ok {
+		if n, err := parseMemory(v); err != nil {
+			p.errorf(root.key("max_memory"), "%v", err)
+		} else {
+			cfg.MaxMemory = n
+		}
 	}
 	if v, ok := raw["engine"]; ok {
 		if e, ok := p.enum(root.key("engine"), v, EngineEventLoop, EngineGoroutines); ok {

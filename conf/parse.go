@@ -16,7 +16,7 @@ import (
 
 // Keys each table accepts, in documentation order.
 var (
-	topKeys      = []string{"drain_timeout", "drain_spread", "max_conns", "max_handshakes", "engine", "admin", "timeouts", "listeners", "upstreams"}
+	topKeys      = []string{"drain_timeout", "drain_spread", "max_conns", "max_handshakes", "fd_reserve", "max_memory", "engine", "admin", "timeouts", "listeners", "upstreams"}
 	timeoutKeys  = []string{"handshake", "preamble", "connect", "idle", "half_close", "response"}
 	listenerKeys = []string{"name", "listen", "upstream", "preamble", "max_preamble", "ipv6only", "reuseport", "max_conns", "max_conns_per_client", "proxy_protocol_in", "hash_key", "forwarded_headers", "tls", "timeouts"}
 	tlsKeys      = []string{"cert", "key", "certs", "client_ca", "client_auth", "session_ticket_key"}
@@ -125,7 +125,7 @@ func isControl(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }
 
 func (p *parser) config(raw map[string]any) *Config {
 	cfg := &Config{File: p.file, DrainTimeout: defaultDrainTimeout, DrainSpread: defaultDrainSpread,
-		MaxHandshakes: defaultMaxHandshakes, Upstreams: map[string]*Upstream{}}
+		MaxHandshakes: defaultMaxHandshakes, FDReserve: defaultFDReserve, Upstreams: map[string]*Upstream{}}
 	var root keyPath
 	p.checkKeys(root, raw, topKeys, "at the top level")
 

@@ -59,7 +59,7 @@ servers = ["127.0.0.1:3001"]
 			want: func(t *testing.T, c *Config) {
 				want := &Config{
 					File:         testFile,
-					DrainTimeout: 30 * time.Second, DrainSpread: 5 * time.Second, MaxHandshakes: 1024,
+					DrainTimeout: 30 * time.Second, DrainSpread: 5 * time.Second, MaxHandshakes: 1024, FDReserve: 64,
 					Listeners: []*Listener{{
 						Name: "a", Listen: "127.0.0.1:8443", Addr: netip.MustParseAddrPort("127.0.0.1:8443"),
 						IPv6Only: true, Upstream: "app", Preamble: PreambleHTTP, MaxPreamble: 32768,
@@ -85,7 +85,7 @@ servers = ["127.0.0.1:3001"]
 				timeouts.Idle = 2 * time.Hour // half_close stays at the explicit global 1h
 				want := &Config{
 					File:         testFile,
-					DrainTimeout: 30 * time.Second, DrainSpread: 5 * time.Second, MaxHandshakes: 1024,
+					DrainTimeout: 30 * time.Second, DrainSpread: 5 * time.Second, MaxHandshakes: 1024, FDReserve: 64,
 					Listeners: []*Listener{{
 						Name: "wss", Listen: "127.0.0.1:8443", Addr: netip.MustParseAddrPort("127.0.0.1:8443"),
 						IPv6Only: true, Upstream: "app", Preamble: PreambleHTTP, MaxPreamble: 32768,
@@ -406,7 +406,7 @@ server = "127.0.0.1:3001"
 servers = ["127.0.0.1:3001"]
 `,
 			errs: []string{
-				`1: drain: unknown key at the top level (valid: drain_timeout, drain_spread, max_conns, max_handshakes, engine, admin, timeouts, listeners, upstreams)`,
+				`1: drain: unknown key at the top level (valid: drain_timeout, drain_spread, max_conns, max_handshakes, fd_reserve, max_memory, engine, admin, timeouts, listeners, upstreams)`,
 				`3: timeouts.idel: unknown key (did you mean "idle"?)`,
 				`8: listeners[0].ipv6_only: unknown key (did you mean "ipv6only"?)`,
 				`9: listeners[0].tls.crt: unknown key (did you mean "cert"?)`,
@@ -1265,7 +1265,7 @@ func dump(v any) string {
 		if v == nil {
 			return "Config:nil"
 		}
-		s := fmt.Sprintf("File:%s DrainTimeout:%v DrainSpread:%v MaxConns:%d MaxHandshakes:%d Admin:%+v", v.File, v.DrainTimeout, v.DrainSpread, v.MaxConns, v.MaxHandshakes, v.Admin)
+		s := fmt.Sprintf("File:%s DrainTimeout:%v DrainSpread:%v MaxConns:%d MaxHandshakes:%d FDReserve:%d MaxMemory:%d Admin:%+v", v.File, v.DrainTimeout, v.DrainSpread, v.MaxConns, v.MaxHandshakes, v.FDReserve, v.MaxMemory, v.Admin)
 		for _, l := range v.Listeners {
 			s += "\n  listener " + dump(l)
 		}

@@ -32,6 +32,7 @@ func (s *Server) newRouteMetrics(name string) routeMetrics {
 
 // registerServerMetrics adds the gauges that read the Server's live state.
 func (s *Server) registerServerMetrics() {
+	s.acceptErr = s.metrics.NewCounter(`tether_accept_errors_total`)
 	s.metrics.NewGauge(`tether_connections_active`, func() float64 { return float64(s.active.Load()) })
 	s.metrics.NewGauge(`tether_tls_handshakes_in_progress`, func() float64 {
 		if hs := s.handshake.Load(); hs != nil {

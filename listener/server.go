@@ -57,9 +57,11 @@ type Server struct {
 	active    atomic.Int64                  // connections being served
 	handshake atomic.Pointer[chan struct{}] // TLS handshake slots (max_handshakes)
 	maxConns  atomic.Int64                  // process-wide cap on served connections; 0 = none
+	shed      shedder                       // fd_reserve and max_memory, checked at accept
 	metrics   *metrics.Set
-	refusals  refusalLog // rate-limits the log lines of refused connections
-	refusedBy sync.Map   // refusalKey -> *atomic.Uint64: refusals by listener and reason, for Status
+	refusals  refusalLog       // rate-limits the log lines of refused connections
+	refusedBy sync.Map         // refusalKey -> *atomic.Uint64: refusals by listener and reason, for Status
+	acceptErr *metrics.Counter // accepts that failed (e.g. EMFILE), each followed by a back-off
 }
 
 // connState is one served connection, tracked so that a drain can end it.
@@ -87,6 +89,7 @@ func New(ctx context.Context, cfg *conf.Config, opt Options) (*Server, error) {
 		work:      make(chan accepted),
 		metrics:   metrics.NewSet(),
 	}
+	s.shed.spare, s.shed.fds.dir = -1, -1
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -209,6 +212,7 @@ func (s *Server) commit(p *plan) {
 	s.pools = p.pools
 	s.terms = p.terms
 	s.maxConns.Store(int64(p.cfg.MaxConns))
+	s.shed.configure(p.cfg, s.log)
 	if hs := s.handshake.Load(); hs == nil || cap(*hs) != p.cfg.MaxHandshakes {
 		slots := make(chan struct{}, max(p.cfg.MaxHandshakes, 1))
 		s.handshake.Store(&slots) // handshakes running keep the slots they took from the old one
@@ -420,6 +424,8 @@ func (s *Server) ListenerFiles() (map[string]*os.File, error) {
 // Serve accepts connections on every bound listener, and on listeners a Reload adds, until
 // Shutdown. It returns once Shutdown has closed the listeners.
 func (s *Server) Serve() {
+	s.shed.start()
+	defer s.shed.stop()
 	s.mu.Lock()
 	s.serving = true
 	for _, l := range s.lns {
@@ -551,32 +557,57 @@ func (s *Server) untrack(c *connState) {
 	c.cancel(nil)
 }
 
-// acceptLoop accepts connections until ln is closed, backing off on errors such as EMFILE
-// the way net/http does, so a full fd table slows tether down instead of spinning.
+// acceptLoop accepts connections until ln is closed. A connection that does not fit
+// (fd_reserve, max_memory) is refused at once. When accept itself fails for want of
+// descriptors the queued connection is refused with the spare descriptor; on any other error,
+// or when that fails too, the loop backs off (5 ms doubling to acceptBackoffMax, as net/http
+// does), so a full descriptor table never makes it spin. Failures are logged at most every
+// acceptLogEvery.
 func (l *listener) acceptLoop(ln net.Listener) {
-	defer l.srv.accepting.Done()
+	s := l.srv
+	defer s.accepting.Done()
 	var delay time.Duration
+	var lastLog time.Time
+	failed := 0
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			l.srv.log.Error("accept failed", "listener", l.rt.Load().cfg.Name, "err", err, "retry_in", delay)
+			s.acceptErr.Inc()
+			if isFDShortage(err) && s.shed.refuseQueued(ln) {
+				s.shedRefused(l.rt.Load(), nil, reasonNoFD, 0, nofileLimit())
+				continue
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), acceptBackoffMax)
+			if failed++; time.Since(lastLog) >= acceptLogEvery {
+				s.log.Error("accept failed", "listener", l.rt.Load().cfg.Name, "err", err, "retry_in", delay.String(), "failures", failed)
+				lastLog, failed = time.Now(), 0
+			}
 			time.Sleep(delay)
 			continue
 		}
 		delay = 0
-		l.srv.handlers.Add(1)
-		l.srv.active.Add(1)
 		tc := c.(*net.TCPConn)
+		if reason, value, limit := s.shed.check(); reason != "" {
+			s.shedRefused(l.rt.Load(), tc.RemoteAddr(), reason, value, limit)
+			tc.SetLinger(0)
+			tc.Close()
+			continue
+		}
+		s.handlers.Add(1)
+		s.active.Add(1)
 		if l.setKeepAlive {
 			tc.SetKeepAliveConfig(keepAlive)
 		}
 		l.srv.dispatch(l, tc)
 	}
 }
+
+// acceptBackoffMax bounds the pause after a failed accept: accepting resumes at most this long
+// after room is made.
+const acceptBackoffMax = 250 * time.Millisecond
 
 // CertificateFiles describes every certificate, key, client-CA and ticket key file of the running
 // configuration as it is on disk now; when the text changes, a file changed.
