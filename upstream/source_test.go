@@ -5,15 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tether-proxy/tether/conf"
+	"github.com/tether-proxy/tether/internal/netnstest"
 )
 
 // sourcePool is mustPool with source addresses.
@@ -147,51 +145,16 @@ func TestSourceChoice(t *testing.T) {
 	}
 }
 
-// inNetns runs the calling test again in a network namespace of its own (unshare --net, as
-// root), where sysctls such as net.ipv4.ip_local_port_range can be changed without touching
-// the machine's. It returns true in that child, which runs the test's body; the parent returns
-// false after the child passed. Without root the test is skipped, unless TETHER_REQUIRE_PEERS=1.
-func inNetns(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv("TETHER_NETNS_TEST") == t.Name() {
-		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			t.Fatalf("ip link set lo up: %v %s", err, out)
-		}
-		return true
-	}
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root to create a network namespace"
-	} else if _, err := exec.LookPath("unshare"); err != nil {
-		why = "needs unshare (util-linux)"
-	}
-	if why != "" {
-		if os.Getenv("TETHER_REQUIRE_PEERS") == "1" {
-			t.Fatalf("%s (TETHER_REQUIRE_PEERS=1)", why)
-		}
-		t.Skip(why)
-	}
-	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), "TETHER_NETNS_TEST="+t.Name())
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("in a network namespace: %v\n%s", err, out)
-	}
-	return false
-}
-
 // TestSourcePortExhaustion pins issue 12 item 1 at port exhaustion, in a network namespace
 // whose ephemeral range is 4 ports: once one source address has no port left towards the
 // backend the next source is used; once every source is out, the connection is refused with
 // reason "no local port", the backend counts no failure and the client is not moved to another
 // backend; a freed port serves the next client.
 func TestSourcePortExhaustion(t *testing.T) {
-	if !inNetns(t) {
+	if !netnstest.Run(t) {
 		return
 	}
-	if err := os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("40000 40003"), 0); err != nil {
-		t.Fatal(err)
-	}
+	netnstest.SetPortRange(t, 40000, 40003)
 	own, other := newHoldingBackend(t), newHoldingBackend(t)
 	p := sourcePool(t, []string{"127.0.0.2", "127.0.0.3"}, own.ln.Addr().String(), other.ln.Addr().String())
 	key := keyFor(t, p, own.ln.Addr().String())
