@@ -84,7 +84,7 @@ func TestFDShortageBlamesNoBackend(t *testing.T) {
 		servers[i] = strconv.Quote(b)
 	}
 	// fd_reserve = 0: without a reserve the shortage reaches the dial, the path pinned here.
-	cfg := writeFile(t, t.TempDir(), "tether.toml", "fd_reserve = 0\n"+fmt.Sprintf(reloadConfig, "5s", adminPort, port,
+	cfg := writeFile(t, t.TempDir(), "tether.toml", "fd_reserve = 0\n"+fmt.Sprintf(reloadConfig, "5s", loopback(adminPort), loopback(port),
 		"", "hash-consistent", strings.Join(servers, ", ")))
 	p := start(t, "run", "-c", cfg)
 	p.waitOutput(t, `"msg":"admin listening"`)
@@ -152,7 +152,7 @@ func startShedding(t *testing.T, reserve int) (*process, string, int) {
 		servers[i] = strconv.Quote(b)
 	}
 	cfg := writeFile(t, t.TempDir(), "tether.toml", fmt.Sprintf("fd_reserve = %d\n", reserve)+
-		fmt.Sprintf(reloadConfig, "5s", adminPort, port, "", "hash-consistent", strings.Join(servers, ", ")))
+		fmt.Sprintf(reloadConfig, "5s", loopback(adminPort), loopback(port), "", "hash-consistent", strings.Join(servers, ", ")))
 	p := start(t, "run", "-c", cfg)
 	p.waitOutput(t, `"msg":"admin listening"`)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
