@@ -2,11 +2,14 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tether-proxy/tether/conf"
@@ -15,8 +18,9 @@ import (
 // checker runs one active check of one peer: a TCP connect or an HTTP GET.
 type checker struct {
 	cfg    *conf.HealthCheck
-	dialer net.Dialer
-	hello  []byte // PROXY header sent first on HTTP checks, when the upstream expects one
+	dialer NetDialer
+	src    sources // the upstream's source addresses: checks come from where tunnels come from
+	hello  []byte  // PROXY header sent first on HTTP checks, when the upstream expects one
 	tr     *http.Transport
 	client *http.Client
 }
@@ -32,8 +36,8 @@ var (
 // userAgent is sent with HTTP checks.
 const userAgent = "tether-health-check"
 
-func newChecker(cfg *conf.HealthCheck, upstream string, pp conf.ProxyProtocol) *checker {
-	c := &checker{cfg: cfg, dialer: net.Dialer{Timeout: cfg.Timeout}}
+func newChecker(cfg *conf.HealthCheck, upstream string, pp conf.ProxyProtocol, src sources) *checker {
+	c := &checker{cfg: cfg, dialer: NetDialer{net.Dialer{Timeout: cfg.Timeout}}, src: src}
 	switch pp {
 	case conf.ProxyV1:
 		c.hello = checkProxyV1
@@ -57,9 +61,26 @@ func newChecker(cfg *conf.HealthCheck, upstream string, pp conf.ProxyProtocol) *
 	return c
 }
 
+// connect dials a peer's address, from the upstream's source addresses of its family when it
+// has some (the first, or the next when one has no local port left), so that a backend that
+// admits only the sources passes its checks.
+func (c *checker) connect(ctx context.Context, addr string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || len(c.src[sourceFamily(ap.Addr())]) == 0 {
+		return c.dialer.DialContext(ctx, "tcp", addr)
+	}
+	for _, src := range c.src[sourceFamily(ap.Addr())] {
+		var conn net.Conn
+		if conn, err = c.dialer.DialFrom(ctx, src, addr); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return conn, err
+		}
+	}
+	return nil, err
+}
+
 // dial connects to a peer and sends the PROXY header, if any.
-func (c *checker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := c.dialer.DialContext(ctx, network, addr)
+func (c *checker) dial(ctx context.Context, _, addr string) (net.Conn, error) {
+	conn, err := c.connect(ctx, addr)
 	if err != nil || len(c.hello) == 0 {
 		return conn, err
 	}
@@ -77,7 +98,7 @@ func (c *checker) probe(ctx context.Context, peer *Peer) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	if c.cfg.Type != conf.CheckHTTP {
-		conn, err := c.dialer.DialContext(ctx, "tcp", peer.addr)
+		conn, err := c.connect(ctx, peer.addr)
 		if err != nil {
 			return err
 		}
@@ -122,9 +143,8 @@ func (p *Pool) checkLoop(ctx context.Context) {
 				continue
 			}
 			wg.Go(func() {
-				err := p.checker.probe(ctx, peer)
-				if ctx.Err() == nil {
-					p.record(peer, err)
+				if err := p.checker.probe(ctx, peer); ctx.Err() == nil {
+					p.checked(peer, err)
 				}
 			})
 		}
@@ -135,6 +155,17 @@ func (p *Pool) checkLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// checked applies one check's outcome to peer, unless the check failed for want of tether's
+// own resources (descriptors, socket memory, local ports): that says nothing about the backend
+// (issue 10, item 2), so it is logged and left out of the rise and fall counts.
+func (p *Pool) checked(peer *Peer, err error) {
+	if le := asLocal(err); le != nil {
+		p.logger().Warn("health check not run", "backend", peer.addr, "server", peer.Server.Name, "reason", le.Reason, "err", err)
+		return
+	}
+	p.record(peer, err)
 }
 
 // record applies one check result to peer: fall consecutive failures make a healthy peer

@@ -44,7 +44,7 @@ func (p *Pool) Start(ctx context.Context, log *slog.Logger) {
 	}
 
 	if p.cfg.HealthCheck.Enabled() {
-		p.checker = newChecker(&p.cfg.HealthCheck, p.Name, p.ProxyProtocol)
+		p.checker = newChecker(&p.cfg.HealthCheck, p.Name, p.ProxyProtocol, p.src)
 		p.wg.Go(func() { p.checkLoop(ctx) })
 	}
 	for i, s := range p.cfg.Servers {

@@ -3,8 +3,10 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -219,4 +221,34 @@ func TestSourcePortExhaustion(t *testing.T) {
 	}
 	lease.Release()
 	c.Close()
+}
+
+// TestSourceHealthCheck pins that active checks come from the upstream's source addresses, as
+// tunnels do (a backend that admits only the sources must pass them), and that a check failing
+// for want of tether's own resources counts neither towards fall nor rise.
+func TestSourceHealthCheck(t *testing.T) {
+	b := newHoldingBackend(t)
+	u := parseUpstream(t, fmt.Sprintf(`servers = ["%s"]
+source = ["127.0.0.3", "127.0.0.4"]
+health_check = { type = "tcp", interval = "100ms", timeout = "100ms", rise = 1, fall = 1 }
+`, b.ln.Addr()))
+	p, logs := startPool(t, u)
+	defer checkNoLeaks(t)
+	defer p.Close()
+	waitFor(t, "a first passed check", func() bool { s := status(t, p, b.ln.Addr().String()); return s.Checked && s.CheckOK })
+	if got := b.sources(t, 1); got["127.0.0.3"] == 0 || len(got) != 1 {
+		t.Errorf("checks came from %v, want 127.0.0.3 (the first source)", got)
+	}
+
+	peer := p.Peers()[0]
+	emfile := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)}
+	for range 3 {
+		p.checked(peer, emfile)
+	}
+	if s := status(t, p, b.ln.Addr().String()); s.State != StateUp {
+		t.Errorf("after checks that failed for want of descriptors the backend is %s, want up", s.State)
+	}
+	if recs := logs.records("health check not run"); len(recs) != 3 || recs[0]["reason"] != ReasonNoFD {
+		t.Errorf("log lines for checks not run: %v", recs)
+	}
 }
