@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -147,5 +148,43 @@ func TestCountDir(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(10, func() { countDir(f.dir, &buf) }); allocs != 0 {
 		t.Errorf("a count allocates %v times, want 0", allocs)
+	}
+}
+
+// BenchmarkCountDir measures one count of /proc/self/fd with 10,000 more descriptors open
+// (what fd_reserve pays at most every hundred times its duration, near the limit only).
+func BenchmarkCountDir(b *testing.B) {
+	var f fdCounter
+	f.open()
+	defer f.close()
+	if f.dir < 0 {
+		b.Skip("no /proc/self/fd")
+	}
+	for range 10000 {
+		fd, err := syscall.Dup(0)
+		if err != nil {
+			b.Skipf("cannot open 10,000 descriptors: %v", err)
+		}
+		defer syscall.Close(fd)
+	}
+	var buf []byte
+	for b.Loop() {
+		countDir(f.dir, &buf)
+	}
+}
+
+// BenchmarkShedCheck measures the check every accepted connection pays with the default
+// fd_reserve, far from the limit.
+func BenchmarkShedCheck(b *testing.B) {
+	var sh shedder
+	sh.spare, sh.fds.dir = -1, -1
+	sh.fds.open()
+	defer sh.fds.close()
+	sh.reserve.Store(64)
+	for b.Loop() {
+		if r, _, _ := sh.check(); r != "" {
+			b.Fatal(r)
+		}
+		sh.fds.since.Store(0)
 	}
 }
