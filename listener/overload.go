@@ -30,11 +30,11 @@ const (
 	fdsPerConn     = 2                      // a tunnel holds its client's and its backend's socket
 )
 
-// Refusal reasons of the shedder, named after the keys that set the limits.
+// Refusal reasons of the shedder, named after the keys that set the limits. An accept that
+// fails for want of descriptors refuses with [upstream.ReasonNoFD], as a dial does.
 const (
 	reasonFDReserve = "fd_reserve"
 	reasonMaxMemory = "max_memory"
-	reasonNoFD      = "no file descriptor" // accept itself failed: the table is full (as upstream.ReasonNoFD)
 )
 
 // shedder decides whether a new connection fits.
@@ -69,7 +69,7 @@ func (sh *shedder) configure(cfg *conf.Config, log *slog.Logger) {
 		limit = 0
 	}
 	if old := sh.maxMem.Swap(limit); old != limit && limit > 0 {
-		log.Info("refusing new connections over max_memory", "max_memory", limit, "from_cgroup", cfg.MaxMemory == 0)
+		log.Info("max_memory in force: new connections are refused over it", "max_memory", limit, "from_cgroup", cfg.MaxMemory == 0)
 	}
 }
 

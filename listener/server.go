@@ -577,7 +577,7 @@ func (l *listener) acceptLoop(ln net.Listener) {
 			}
 			s.acceptErr.Inc()
 			if isFDShortage(err) && s.shed.refuseQueued(ln) {
-				s.shedRefused(l.rt.Load(), nil, reasonNoFD, 0, nofileLimit())
+				s.shedRefused(l.rt.Load(), nil, upstream.ReasonNoFD, 0, nofileLimit())
 				continue
 			}
 			delay = min(max(2*delay, 5*time.Millisecond), acceptBackoffMax)
