@@ -1,9 +1,11 @@
 package tlsterm
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -24,6 +26,21 @@ func SelfSigned(hosts ...string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("generate key: %w", err)
 	}
+	return selfSigned(key, hosts)
+}
+
+// SelfSignedRSA is SelfSigned with an RSA-2048 key: the key type that old clients need, and
+// the benchmark's RSA handshake rows.
+func SelfSignedRSA(hosts ...string) (tls.Certificate, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate key: %w", err)
+	}
+	return selfSigned(key, hosts)
+}
+
+// selfSigned makes a certificate for key signed by itself, valid for a day for hosts.
+func selfSigned(key crypto.Signer, hosts []string) (tls.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("serial: %w", err)
@@ -43,7 +60,7 @@ func SelfSigned(hosts ...string) (tls.Certificate, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("create certificate: %w", err)
 	}
