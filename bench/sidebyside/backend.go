@@ -24,26 +24,31 @@ const (
 // backendAddrs is what the backend process serves on.
 type backendAddrs struct {
 	Plain []string // numBackends plain listeners, what the proxies forward to
-	TLS   string   // a TLS listener: the direct run of the TLS rows
+	TLS   string   // a TLS listener with the ECDSA certificate: the direct run of the TLS rows
+	RSA   string   // a TLS listener with the RSA certificate: the direct run of the RSA row
 }
 
 // runBackends is the internal-backend subcommand: the numBackends loopback backends and the
-// TLS backend, in a process of their own so that their CPU is neither the client's nor the
-// proxy's. It prints "ready ADDR... TLSADDR" and serves until its stdin reaches EOF (the
-// harness exited).
-func runBackends(certFile, keyFile string) error {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return fmt.Errorf("backend certificate: %w", err)
+// two TLS backends (the ECDSA and the RSA certificate), in a process of their own so that their
+// CPU is neither the client's nor the proxy's. It prints "ready ADDR... TLSADDR RSAADDR" and
+// serves until its stdin reaches EOF (the harness exited).
+func runBackends(ecCert, ecKey, rsaCert, rsaKey string) error {
+	var tlsConfigs []*tls.Config
+	for _, f := range [][2]string{{ecCert, ecKey}, {rsaCert, rsaKey}} {
+		cert, err := tls.LoadX509KeyPair(f[0], f[1])
+		if err != nil {
+			return fmt.Errorf("backend certificate: %w", err)
+		}
+		tlsConfigs = append(tlsConfigs, &tls.Config{Certificates: []tls.Certificate{cert}})
 	}
 	var addrs []string
-	for i := range numBackends + 1 {
+	for i := range numBackends + len(tlsConfigs) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("backend listen: %w", err)
 		}
-		if i == numBackends {
-			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
+		if i >= numBackends {
+			ln = tls.NewListener(ln, tlsConfigs[i-numBackends])
 		}
 		addrs = append(addrs, ln.Addr().String())
 		go acceptBackend(ln)
@@ -56,10 +61,10 @@ func runBackends(certFile, keyFile string) error {
 // parseBackendReady parses the backend process's "ready" line.
 func parseBackendReady(line string) (backendAddrs, error) {
 	f := strings.Fields(line)
-	if len(f) != numBackends+2 || f[0] != "ready" {
-		return backendAddrs{}, fmt.Errorf("backend said %q, want \"ready\" and %d addresses", line, numBackends+1)
+	if len(f) != numBackends+3 || f[0] != "ready" {
+		return backendAddrs{}, fmt.Errorf("backend said %q, want \"ready\" and %d addresses", line, numBackends+2)
 	}
-	return backendAddrs{Plain: f[1 : 1+numBackends], TLS: f[1+numBackends]}, nil
+	return backendAddrs{Plain: f[1 : 1+numBackends], TLS: f[1+numBackends], RSA: f[2+numBackends]}, nil
 }
 
 // acceptBackend serves ln until it is closed. Other accept errors (EMFILE when a test opens
@@ -119,7 +124,8 @@ func serveBackend(c net.Conn) {
 // startBackends starts the backend process and waits for its addresses.
 func startBackends(self, dir string, cert certFiles) (*child, backendAddrs, error) {
 	var out io.ReadCloser
-	c, err := startChild("backends", dir+"/backends.log", nil, &out, self, "internal-backend", cert.Cert, cert.Key)
+	c, err := startChild("backends", dir+"/backends.log", nil, &out, self, "internal-backend",
+		cert.ECDSA.Cert, cert.ECDSA.Key, cert.RSA.Cert, cert.RSA.Key)
 	if err != nil {
 		return nil, backendAddrs{}, err
 	}

@@ -25,11 +25,11 @@ func TestSourceIP(t *testing.T) {
 }
 
 func TestParseBackendReady(t *testing.T) {
-	got, err := parseBackendReady("ready 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 127.0.0.1:4\n")
-	if err != nil || len(got.Plain) != 3 || got.Plain[2] != "127.0.0.1:3" || got.TLS != "127.0.0.1:4" {
+	got, err := parseBackendReady("ready 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 127.0.0.1:4 127.0.0.1:5\n")
+	if err != nil || len(got.Plain) != 3 || got.Plain[2] != "127.0.0.1:3" || got.TLS != "127.0.0.1:4" || got.RSA != "127.0.0.1:5" {
 		t.Errorf("parseBackendReady = %+v, %v", got, err)
 	}
-	for _, bad := range []string{"", "ready 127.0.0.1:1", "hello a b c d", "backend accept: too many open files"} {
+	for _, bad := range []string{"", "ready 127.0.0.1:1", "ready a b c d", "hello a b c d e", "backend accept: too many open files"} {
 		if _, err := parseBackendReady(bad); err == nil {
 			t.Errorf("parseBackendReady(%q): no error", bad)
 		}
@@ -43,7 +43,7 @@ func startTestBackends(t *testing.T) (plain, tlsAddr target) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp, err := tls.LoadX509KeyPair(cert.Cert, cert.Key)
+	kp, err := tls.LoadX509KeyPair(cert.ECDSA.Cert, cert.ECDSA.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func startTestBackends(t *testing.T) (plain, tlsAddr target) {
 		}
 		go acceptBackend(ln)
 	}
-	return target{Addr: addrs[0]}, target{Addr: addrs[1], TLS: true}
+	return target{Addr: addrs[0]}, target{Addr: addrs[1], TLS: profileBrowser}
 }
 
 // TestMeasurements runs every kind of run briefly against in-process backends (the direct
@@ -81,7 +81,7 @@ func TestMeasurements(t *testing.T) {
 		for _, mode := range []byte{modeSink, modeSource} {
 			m, err := runBulk(ctx, tg, mode, tm, probe{})
 			if err != nil {
-				t.Fatalf("runBulk(tls=%t, %c): %v", tg.TLS, mode, err)
+				t.Fatalf("runBulk(tls=%t, %c): %v", tg.TLS != nil, mode, err)
 			}
 			positive("bulk", m, mGbps)
 			if !math.IsNaN(m[mCPU]) || !math.IsNaN(m[mGbpsPerCore]) {
@@ -90,9 +90,20 @@ func TestMeasurements(t *testing.T) {
 		}
 		m, err := runConnRate(ctx, tg, 4, tm, probe{})
 		if err != nil {
-			t.Fatalf("runConnRate(tls=%t): %v", tg.TLS, err)
+			t.Fatalf("runConnRate(tls=%t): %v", tg.TLS != nil, err)
 		}
 		positive("connrate", m, mCPS)
+	}
+	// Every TLS profile completes handshakes; only the resuming one resumes.
+	for _, p := range []*tlsProfile{profileBrowser, profileP256, profileResume} {
+		m, err := runConnRate(ctx, secure.with(p), 4, tm, probe{})
+		if err != nil {
+			t.Fatalf("runConnRate(%s): %v", p.Name, err)
+		}
+		positive("connrate "+p.Name, m, mCPS)
+		if r := m[mResumed]; (p == profileResume) != (r > 50) || (p != profileResume && r != 0) {
+			t.Errorf("%s: %.0f%% resumed", p.Name, r)
+		}
 	}
 	for _, conns := range []int{1, 4} {
 		m, err := runPingPong(ctx, plain, 64, conns, tm, probe{})

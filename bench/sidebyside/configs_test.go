@@ -39,8 +39,8 @@ func TestTetherConfigAdmin(t *testing.T) {
 		ports listenPorts
 		want  *conf.Admin
 	}{
-		{"without -profile", listenPorts{Plain: 4000, TLS: 4001}, nil},
-		{"with -profile", listenPorts{Plain: 4000, TLS: 4001, Admin: 4002},
+		{"without -profile", listenPorts{Plain: 4000, TLS: 4001, RSA: 4003}, nil},
+		{"with -profile", listenPorts{Plain: 4000, TLS: 4001, RSA: 4003, Admin: 4002},
 			&conf.Admin{Listen: "127.0.0.1:4002", Addr: netip.MustParseAddrPort("127.0.0.1:4002"), Pprof: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,22 +63,26 @@ func TestTetherConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := tetherConfig(listenPorts{Plain: 4000, TLS: 4001}, testBackends, cert)
+	text := tetherConfig(listenPorts{Plain: 4000, TLS: 4001, RSA: 4002}, testBackends, cert)
 	cfg, err := conf.Parse(filepath.Join(dir, "tether.toml"), []byte(text))
 	if err != nil {
 		t.Fatalf("conf.Parse: %v\n%s", err, text)
 	}
-	if len(cfg.Listeners) != 2 {
-		t.Fatalf("%d listeners, want 2", len(cfg.Listeners))
+	if len(cfg.Listeners) != 3 {
+		t.Fatalf("%d listeners, want 3", len(cfg.Listeners))
 	}
 	for i, want := range []struct {
 		addr string
-		tls  bool
-	}{{"127.0.0.1:4000", false}, {"127.0.0.1:4001", true}} {
+		cert string // "" for plain
+	}{{"127.0.0.1:4000", ""}, {"127.0.0.1:4001", cert.ECDSA.Cert}, {"127.0.0.1:4002", cert.RSA.Cert}} {
 		l := cfg.Listeners[i]
-		if l.Addr.String() != want.addr || (l.TLS != nil) != want.tls || l.Preamble != conf.PreambleNone || l.Upstream != "backends" {
-			t.Errorf("listener %d = %s tls=%t preamble=%s upstream=%s; want %s tls=%t preamble none, upstream backends",
-				i, l.Addr, l.TLS != nil, l.Preamble, l.Upstream, want.addr, want.tls)
+		got := ""
+		if l.TLS != nil && len(l.TLS.Certs) == 1 {
+			got = l.TLS.Certs[0].Cert
+		}
+		if l.Addr.String() != want.addr || got != want.cert || l.Preamble != conf.PreambleNone || l.Upstream != "backends" {
+			t.Errorf("listener %d = %s cert=%q preamble=%s upstream=%s; want %s cert=%q preamble none, upstream backends",
+				i, l.Addr, got, l.Preamble, l.Upstream, want.addr, want.cert)
 		}
 	}
 	u := cfg.Upstreams["backends"]
@@ -104,11 +108,12 @@ func TestNginxConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := nginxSetup{Dir: dir, StreamModule: p.StreamModule, Root: os.Geteuid() == 0, NoFile: 20000}
-	text := nginxConfig(s, listenPorts{Plain: 4000, TLS: 4001}, testBackends, cert)
+	text := nginxConfig(s, listenPorts{Plain: 4000, TLS: 4001, RSA: 4002}, testBackends, cert)
 	for _, want := range []string{
 		"master_process off;", "worker_processes 1;", "daemon off;", "worker_rlimit_nofile 20000;",
 		"worker_connections 19500;", "hash $remote_addr consistent;", "listen 127.0.0.1:4000 backlog=4096;",
-		"listen 127.0.0.1:4001 ssl backlog=4096;", "server 127.0.0.1:3003;",
+		"listen 127.0.0.1:4001 ssl backlog=4096;", "ssl_certificate " + cert.ECDSA.Cert + ";",
+		"listen 127.0.0.1:4002 ssl backlog=4096;", "ssl_certificate " + cert.RSA.Cert + ";", "server 127.0.0.1:3003;",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("nginx.conf lacks %q:\n%s", want, text)
@@ -142,9 +147,10 @@ func TestHAProxyConfig(t *testing.T) {
 		{spliceAuto, []string{"option splice-auto"}, []string{"splice-request"}},
 		{spliceOn, []string{"option splice-request", "option splice-response"}, []string{"splice-auto"}},
 	} {
-		text := haproxyConfig(haproxySetup{Splice: tc.mode, MaxConn: 9100, MaxPipes: 800}, listenPorts{Plain: 4000, TLS: 4001}, testBackends, cert)
+		text := haproxyConfig(haproxySetup{Splice: tc.mode, MaxConn: 9100, MaxPipes: 800}, listenPorts{Plain: 4000, TLS: 4001, RSA: 4002}, testBackends, cert)
 		for _, w := range append(tc.want, "nbthread 1", "mode tcp", "balance source", "hash-type consistent",
-			"maxconn 9100", "maxpipes 800", "bind 127.0.0.1:4001 ssl crt "+cert.Both, "server b3 127.0.0.1:3003") {
+			"maxconn 9100", "maxpipes 800", "bind 127.0.0.1:4001 ssl crt "+cert.ECDSA.Both,
+			"bind 127.0.0.1:4002 ssl crt "+cert.RSA.Both, "server b3 127.0.0.1:3003") {
 			if !strings.Contains(text, w) {
 				t.Errorf("splice mode %d: config lacks %q:\n%s", tc.mode, w, text)
 			}

@@ -17,8 +17,8 @@ func FuzzProcParsers(f *testing.F) {
 		if m, err := parseProcStat(data); err == nil && (m.Busy < 0 || m.SoftIRQ > m.Busy || m.Steal < 0 || m.Total < m.Busy+m.Steal) {
 			t.Errorf("parseProcStat = %+v: inconsistent", m)
 		}
-		if a, err := parseBackendReady(string(data)); err == nil && (len(a.Plain) != numBackends || a.TLS == "") {
-			t.Errorf("parseBackendReady = %+v, want %d plain addresses and a TLS one", a, numBackends)
+		if a, err := parseBackendReady(string(data)); err == nil && (len(a.Plain) != numBackends || a.TLS == "" || a.RSA == "") {
+			t.Errorf("parseBackendReady = %+v, want %d plain addresses and two TLS ones", a, numBackends)
 		}
 	})
 }

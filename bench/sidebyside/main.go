@@ -59,11 +59,11 @@ func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "internal-backend": // the backends' child process
-			if len(os.Args) != 4 {
-				fmt.Fprintln(os.Stderr, "usage: internal-backend CERT KEY")
+			if len(os.Args) != 6 {
+				fmt.Fprintln(os.Stderr, "usage: internal-backend ECDSA-CERT ECDSA-KEY RSA-CERT RSA-KEY")
 				os.Exit(2)
 			}
-			if err := runBackends(os.Args[2], os.Args[3]); err != nil {
+			if err := runBackends(os.Args[2], os.Args[3], os.Args[4], os.Args[5]); err != nil {
 				fmt.Fprintln(os.Stderr, "backends:", err)
 				os.Exit(1)
 			}
@@ -303,7 +303,9 @@ func setupLines(o options, tm timing, defs []*proxyDef, s *setup) []string {
 			"Backends: one child process with " + strconv.Itoa(numBackends) + " loopback listeners (echo / sink / source by first byte) and a TLS listener for the direct TLS rows.",
 		"Direct: the client talks to a backend itself: the physical limit of the machine.",
 		"Every proxy runs as one process with one worker or thread, hashes the client address consistently over the same 3 backends, logs no access line per connection, and is started fresh for each idle-memory run. Proxy CPU is utime+stime from /proc/PID/stat over the window.",
-		fmt.Sprintf("TLS: one self-signed ECDSA P-256 certificate for all; the client offers only P-256 ECDHE, never resumes. tether runs `tether run %s` with GOMAXPROCS=%d.", strings.Join(s.TetherArgs, " "), o.tetherProcs),
+		"TLS: one self-signed ECDSA P-256 certificate for all, and an RSA-2048 one on a listener of its own for the RSA row. " +
+			"The client verifies handshake signatures, not chains. Its profiles: " + profileLines() + ".",
+		fmt.Sprintf("tether runs `tether run %s` with GOMAXPROCS=%d.", strings.Join(s.TetherArgs, " "), o.tetherProcs),
 	}
 	for _, d := range defs {
 		l = append(l, fmt.Sprintf("`%s`: %s.", d.Name, d.About))
@@ -312,6 +314,15 @@ func setupLines(o options, tm timing, defs []*proxyDef, s *setup) []string {
 		l = append(l, "-profile: the long-lived tether also serves `[admin]` with `pprof = true` on a loopback port; its first run of each load test is CPU-profiled (see Profiles).")
 	}
 	return l
+}
+
+// profileLines describes the TLS client profiles.
+func profileLines() string {
+	var l []string
+	for _, p := range []*tlsProfile{profileBrowser, profileResume, profileP256} {
+		l = append(l, "**"+p.Name+"**: "+p.About)
+	}
+	return strings.Join(l, "; ")
 }
 
 // harness runs the tests: it owns the long-lived proxy instances, the spinner, the progress log.

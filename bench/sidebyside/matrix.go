@@ -78,6 +78,27 @@ func pingTest(id, title string, size, conns int) *testDef {
 	return t
 }
 
+// handshakeTest is a connection-rate row over TLS, the client behaving as profile, against the
+// ECDSA or (rsa) the RSA listener. what says what each connection does.
+func handshakeTest(id, title string, profile *tlsProfile, rsa bool, what string) *testDef {
+	cols := colsConn
+	if profile == profileResume {
+		cols = append(cols[:len(cols):len(cols)], column{mResumed, "resumed %", 0})
+	}
+	return &testDef{
+		ID: id, Title: title, TLS: true, Cols: cols, Ratio: mCPS, Higher: true,
+		What: "As the connection rate, over TLS: " + what + ". Client: " + profile.Name + " (" + profile.About + "). " +
+			"The client's own handshake CPU shares the 2 cores: see its column. Direct = the Go TLS backend terminating itself.",
+		run: func(ctx context.Context, in *instance, e runEnv) (metrics, error) {
+			t := in.TLS
+			if rsa {
+				t = in.RSA
+			}
+			return runConnRate(ctx, t.with(profile), e.Workers, e.Timing, e.Probe)
+		},
+	}
+}
+
 // tests is the full matrix, in report order.
 var tests = []*testDef{
 	bulkTest("bulk-up", "Plain bulk throughput, client → backend", false, modeSink),
@@ -96,15 +117,14 @@ var tests = []*testDef{
 			return runConnRate(ctx, in.Plain, e.Workers, e.Timing, e.Probe)
 		},
 	},
-	{
-		ID: "tls-handshake", Title: "TLS handshakes (ECDSA P-256, no resumption)", TLS: true, Cols: colsConn, Ratio: mCPS, Higher: true,
-		What: "As the connection rate, over TLS: every connection is a full handshake (TLS 1.3, ECDHE P-256, " +
-			"ECDSA P-256 certificate; the client has no session cache and refuses tickets). The client's own " +
-			"handshake CPU shares the 2 cores: see its column. Direct = the Go TLS backend terminating itself.",
-		run: func(ctx context.Context, in *instance, e runEnv) (metrics, error) {
-			return runConnRate(ctx, in.TLS, e.Workers, e.Timing, e.Probe)
-		},
-	},
+	handshakeTest("tls-handshake", "TLS handshakes, ECDSA P-256, browser-like client", profileBrowser, false,
+		"every connection is a full TLS 1.3 handshake with the ECDSA P-256 certificate"),
+	handshakeTest("tls-handshake-p256", "TLS handshakes, ECDSA P-256, pinned P-256 client", profileP256, false,
+		"every connection is a full TLS 1.3 handshake with the ECDSA P-256 certificate"),
+	handshakeTest("tls-handshake-rsa", "TLS handshakes, RSA-2048, browser-like client", profileBrowser, true,
+		"every connection is a full TLS 1.3 handshake with the RSA-2048 certificate (listener of its own)"),
+	handshakeTest("tls-handshake-resumed", "TLS handshakes, resumed, browser-like client", profileResume, false,
+		"connections resume the session of an earlier one (TLS 1.3 PSK with ECDHE; no certificate signature); the resumed column says how many did"),
 	{
 		ID: "idle", Title: "Idle memory, plain", Idle: true, Ratio: mKiB, Higher: false,
 		Cols: append(colsIdle[:1:1], column{mKiB16K, "KiB/conn after 16 KiB echo", 1}, colsIdle[1], colsIdle[2]),

@@ -164,11 +164,12 @@ func runPingPong(ctx context.Context, t target, size, conns int, tm timing, pr p
 }
 
 // runConnRate has workers open connections through t back to back: connect (and, for TLS, a
-// full handshake), one 4-byte echo, close. Connections started inside the window count.
+// handshake as t's profile does it), one 4-byte echo, close. Connections started inside the
+// window count; for TLS, mResumed is the share of them that resumed a session.
 func runConnRate(ctx context.Context, t target, workers int, tm timing, pr probe) (metrics, error) {
 	t0 := time.Now().Add(tm.Warm)
 	t1 := t0.Add(tm.Window)
-	var ok, failed atomic.Int64
+	var ok, failed, resumes atomic.Int64
 	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
 	for range workers {
@@ -178,7 +179,7 @@ func runConnRate(ctx context.Context, t target, workers int, tm timing, pr probe
 				if !s.Before(t1) || ctx.Err() != nil {
 					return
 				}
-				err := echoOnce(ctx, t, []byte("ping"))
+				r, err := echoOnce(ctx, t, []byte("ping"))
 				if s.Before(t0) {
 					continue
 				}
@@ -188,6 +189,9 @@ func runConnRate(ctx context.Context, t target, workers int, tm timing, pr probe
 					continue
 				}
 				ok.Add(1)
+				if r {
+					resumes.Add(1)
+				}
 			}
 		})
 	}
@@ -213,6 +217,9 @@ func runConnRate(ctx context.Context, t target, workers int, tm timing, pr probe
 	m[mCPS] = float64(ok.Load()) / tm.Window.Seconds()
 	m[mCPSPerCore] = perCore(m[mCPS], m, tm.Window)
 	m[mErrors] = float64(failed.Load())
+	if t.TLS != nil {
+		m[mResumed] = 100 * float64(resumes.Load()) / float64(ok.Load())
+	}
 	return m, nil
 }
 

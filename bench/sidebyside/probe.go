@@ -27,6 +27,7 @@ const (
 	mCPS         = "conn/s"      // connections (or TLS handshakes) per second
 	mCPSPerCore  = "conn/s/core" // per proxy CPU core
 	mErrors      = "errors"      // failed connections in the window
+	mResumed     = "resumed %"   // TLS connections that resumed a session, percent
 	mKiB         = "KiB/conn"    // proxy RSS per idle connection
 	mKiB16K      = "KiB/conn@16K"
 	mFDs         = "fds/conn" // proxy file descriptors per idle connection

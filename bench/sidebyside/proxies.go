@@ -92,10 +92,12 @@ func haproxyStarter(mode spliceMode) func(*setup, string, listenPorts) (*child, 
 
 // instance is one running participant: where to connect and, for a proxy, its process.
 type instance struct {
-	Name       string
-	proc       *child // nil for direct
-	Plain, TLS target
-	Admin      string // host:port of tether's admin listener with pprof; "" when there is none
+	Name  string
+	proc  *child // nil for direct
+	Plain target
+	TLS   target // ECDSA certificate, browser-like client (with changes the client's profile)
+	RSA   target // RSA certificate, browser-like client
+	Admin string // host:port of tether's admin listener with pprof; "" when there is none
 }
 
 // pid returns the proxy's pid, 0 for direct.
@@ -124,21 +126,22 @@ func (in *instance) stop() error {
 
 // directInstance is the client talking to the first backend, plain or over TLS.
 func directInstance(b backendAddrs) *instance {
-	return &instance{Name: nameDirect, Plain: target{Addr: b.Plain[0]}, TLS: target{Addr: b.TLS, TLS: true}}
+	return &instance{Name: nameDirect, Plain: target{Addr: b.Plain[0]},
+		TLS: target{Addr: b.TLS, TLS: profileBrowser}, RSA: target{Addr: b.RSA, TLS: profileBrowser}}
 }
 
 // readyTimeout bounds how long a proxy may take to serve after it was started.
 const readyTimeout = 15 * time.Second
 
-// startInstance starts def on two free ports in a new directory under s.Dir and waits until
-// an echo goes through each of its listeners. With pprof (and a def that can), a third free
-// port gets its admin listener with the CPU profile. A port taken between choosing and
+// startInstance starts def on three free ports (plain, TLS ECDSA, TLS RSA) in a new directory
+// under s.Dir and waits until an echo goes through each of its listeners. With pprof (and a def
+// that can), a fourth free port gets its admin listener with the CPU profile. A port taken between choosing and
 // binding is retried with others.
 func startInstance(ctx context.Context, s *setup, def *proxyDef, seq int, pprof bool) (*instance, error) {
 	pprof = pprof && def.Pprof
-	n := 2
+	n := 3
 	if pprof {
-		n = 3
+		n = 4
 	}
 	var lastErr error
 	for attempt := range 3 {
@@ -150,9 +153,9 @@ func startInstance(ctx context.Context, s *setup, def *proxyDef, seq int, pprof 
 		if err != nil {
 			return nil, err
 		}
-		p := listenPorts{Plain: ports[0], TLS: ports[1]}
+		p := listenPorts{Plain: ports[0], TLS: ports[1], RSA: ports[2]}
 		if pprof {
-			p.Admin = ports[2]
+			p.Admin = ports[3]
 		}
 		proc, err := def.start(s, dir, p)
 		if err != nil {
@@ -162,7 +165,8 @@ func startInstance(ctx context.Context, s *setup, def *proxyDef, seq int, pprof 
 			Name:  def.Name,
 			proc:  proc,
 			Plain: target{Addr: fmt.Sprintf("127.0.0.1:%d", p.Plain)},
-			TLS:   target{Addr: fmt.Sprintf("127.0.0.1:%d", p.TLS), TLS: true},
+			TLS:   target{Addr: fmt.Sprintf("127.0.0.1:%d", p.TLS), TLS: profileBrowser},
+			RSA:   target{Addr: fmt.Sprintf("127.0.0.1:%d", p.RSA), TLS: profileBrowser},
 		}
 		if pprof {
 			in.Admin = fmt.Sprintf("127.0.0.1:%d", p.Admin)
@@ -179,12 +183,12 @@ func startInstance(ctx context.Context, s *setup, def *proxyDef, seq int, pprof 
 	return nil, lastErr
 }
 
-// waitReady polls until an echo passes through the plain (and TLS) listener of in.
+// waitReady polls until an echo passes through the plain (and both TLS) listeners of in.
 func waitReady(ctx context.Context, in *instance, withTLS bool) error {
 	deadline := time.Now().Add(readyTimeout)
 	ts := []target{in.Plain}
 	if withTLS {
-		ts = append(ts, in.TLS)
+		ts = append(ts, in.TLS, in.RSA)
 	}
 	for _, t := range ts {
 		for {
@@ -192,7 +196,7 @@ func waitReady(ctx context.Context, in *instance, withTLS bool) error {
 				return fmt.Errorf("exited: %v", in.proc.err)
 			}
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
-			err := echoOnce(cctx, t, []byte("ready?"))
+			_, err := echoOnce(cctx, t, []byte("ready?"))
 			cancel()
 			if err == nil {
 				break
