@@ -6,10 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/websocket"
 )
 
 // The backends speak a one-byte protocol: the first byte of every connection says what the
@@ -18,6 +23,7 @@ const (
 	modeEcho    = 'E' // echo every byte back
 	modeSink    = 'U' // read and discard everything (bulk client -> backend)
 	modeSource  = 'D' // send as fast as possible until the connection breaks (bulk backend -> client)
+	modeHTTP    = 'G' // "GET ...": a WebSocket opening handshake, served by websocket.EchoHandler
 	numBackends = 3
 )
 
@@ -84,12 +90,19 @@ func acceptBackend(ln net.Listener) {
 	}
 }
 
+// serveBackend reads the mode byte of c and does what it says; an HTTP request goes to the
+// WebSocket server with its first byte put back.
 func serveBackend(c net.Conn) {
-	defer c.Close()
 	var mode [1]byte
 	if _, err := io.ReadFull(c, mode[:]); err != nil {
+		c.Close()
 		return
 	}
+	if mode[0] == modeHTTP {
+		wsBackend().serve(&replayConn{Conn: c, head: mode[:]})
+		return
+	}
+	defer c.Close()
 	switch mode[0] {
 	case modeEcho:
 		buf := make([]byte, 16<<10)
@@ -120,6 +133,42 @@ func serveBackend(c net.Conn) {
 		}
 	}
 }
+
+// replayConn is a connection whose first bytes, already read, are read again.
+type replayConn struct {
+	net.Conn
+	head []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// connFeed is a net.Listener whose connections are handed over by serve: the backends' one
+// WebSocket server (an http.Server with websocket.EchoHandler) takes its connections from it.
+type connFeed struct {
+	conns chan net.Conn
+}
+
+// wsBackend starts the WebSocket server on first use and returns its feed.
+var wsBackend = sync.OnceValue(func() *connFeed {
+	f := &connFeed{conns: make(chan net.Conn)}
+	srv := &http.Server{Handler: websocket.EchoHandler("backend", nil), ReadHeaderTimeout: ioTimeout,
+		ErrorLog: log.New(os.Stderr, "backend http: ", 0)}
+	go func() { _ = srv.Serve(f) }()
+	return f
+})
+
+func (f *connFeed) serve(c net.Conn) { f.conns <- c }
+
+func (f *connFeed) Accept() (net.Conn, error) { return <-f.conns, nil }
+func (f *connFeed) Close() error              { return nil } // never closed: lives as long as the process
+func (f *connFeed) Addr() net.Addr            { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
 // startBackends starts the backend process and waits for its addresses.
 func startBackends(self, dir string, cert certFiles) (*child, backendAddrs, error) {

@@ -140,3 +140,35 @@ func TestBulkFailsWithoutBackend(t *testing.T) {
 		t.Errorf("runConnRate to a closed port = %v, want an error", m)
 	}
 }
+
+// TestStorm runs small reconnect storms against the in-process TLS backend (the direct case):
+// every tunnel comes back and echoes, each client from its own address; with resume every
+// client resumes its session, without it none does. Timing decides nothing.
+func TestStorm(t *testing.T) {
+	_, secure := startTestBackends(t)
+	for _, resume := range []bool{false, true} {
+		m, err := runStorm(context.Background(), secure, stormConfig{Tunnels: 20, InFlight: 6, Resume: resume}, probe{})
+		if err != nil {
+			t.Fatalf("runStorm(resume=%t): %v", resume, err)
+		}
+		want := 0.0
+		if resume {
+			want = 100
+		}
+		if m[mResumed] != want || m[mStormSecs] <= 0 || m[mStormP50] <= 0 || m[mStormP50] > m[mStormP99] || !math.IsNaN(m[mCPUPerReconnect]) {
+			t.Errorf("runStorm(resume=%t) = %v; want %.0f%% resumed, positive ordered times, no proxy CPU", resume, m, want)
+		}
+	}
+}
+
+// TestStormSources: storm clients have distinct addresses, apart from the connection-rate ones.
+func TestStormSources(t *testing.T) {
+	seen := make(map[string]bool)
+	for i := range 9000 {
+		ip := stormSource(i)
+		if seen[ip.String()] || ip[len(ip)-3] != 2 {
+			t.Fatalf("stormSource(%d) = %s: repeated or outside 127.2/16", i, ip)
+		}
+		seen[ip.String()] = true
+	}
+}

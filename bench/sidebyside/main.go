@@ -43,6 +43,7 @@ type options struct {
 	tetherArgs  string
 	tetherProcs int
 	idleConns   int
+	storm       stormConfig
 	workers     int
 	window      time.Duration
 	timeout     time.Duration
@@ -89,6 +90,8 @@ func main() {
 	flag.IntVar(&o.tetherProcs, "tether-procs", 1, "GOMAXPROCS for tether (1: one core, like the peers' one worker/thread)")
 	flag.IntVar(&o.idleConns, "idle-conns", 9000, "connections per proxy in the idle-memory tests")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent connections of the connection-rate tests")
+	flag.IntVar(&o.storm.Tunnels, "storm-tunnels", 8000, "WSS tunnels per proxy in the reconnect-storm tests (-quick: 500)")
+	flag.IntVar(&o.storm.InFlight, "storm-inflight", 1000, "connection attempts in flight at once in the reconnect-storm tests")
 	flag.DurationVar(&o.window, "window", 0, "measurement window of each run (default 2s, -quick 500ms)")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "stop everything after this long")
 	flag.BoolVar(&o.install, "install", true, "install missing peers with apt-get")
@@ -129,6 +132,10 @@ func run(o options, log io.Writer) error {
 		tm = timing{Warm: 200 * time.Millisecond, Window: 500 * time.Millisecond, Settle: 500 * time.Millisecond}
 		o.runs = 1
 		o.idleConns = min(o.idleConns, 2000)
+		o.storm.Tunnels = min(o.storm.Tunnels, 500)
+	}
+	if o.storm.Tunnels < 1 || o.storm.InFlight < 1 {
+		return fmt.Errorf("-storm-tunnels %d, -storm-inflight %d: want >= 1", o.storm.Tunnels, o.storm.InFlight)
 	}
 	if o.window > 0 {
 		tm.Window = o.window
@@ -169,6 +176,11 @@ func run(o options, log io.Writer) error {
 	if limit := (noFile - 1000) / 2; o.idleConns > limit {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("idle connections lowered from %d to %d by the open files limit %d", o.idleConns, limit, noFile))
 		o.idleConns = limit
+	}
+	// A storm's tunnels cost the same, and a proxy may briefly hold old tunnels beside new ones.
+	if limit := (noFile - 2000) / 2; o.storm.Tunnels > limit {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("storm tunnels lowered from %d to %d by the open files limit %d", o.storm.Tunnels, limit, noFile))
+		o.storm.Tunnels = limit
 	}
 	dir, err := os.MkdirTemp("", "tether-sidebyside-")
 	if err != nil {
@@ -217,7 +229,7 @@ func run(o options, log io.Writer) error {
 	s := &setup{
 		Dir: dir, Tether: bin, TetherArgs: strings.Fields(o.tetherArgs), TetherProcs: o.tetherProcs,
 		Nginx: peers.Nginx, StreamModule: peers.StreamModule, HAProxy: peers.HAProxy,
-		Backends: addrs, Cert: cert, NoFile: noFile, IdleConns: o.idleConns,
+		Backends: addrs, Cert: cert, NoFile: noFile, IdleConns: o.idleConns, StormTunnels: o.storm.Tunnels,
 	}
 	rep.Machine = machineInfo(peers, bin, source, noFile)
 	rep.Setup = setupLines(o, tm, defs, s)
@@ -299,6 +311,7 @@ func setupLines(o options, tm timing, defs []*proxyDef, s *setup) []string {
 		fmt.Sprintf("Runs: %d per participant and test, alternating (A B C … A B C …); each cell is the median (min–max) of the runs. "+
 			"A run during which other processes used more than %.2f cores is repeated (at most %d times, %v in all).", o.runs, o.maxOther, o.retries, o.retryBudget),
 		fmt.Sprintf("Load runs: %v warm-up, then a %v measurement window. Idle memory: %d connections per proxy, %v settle before each RSS reading.", tm.Warm, tm.Window, o.idleConns, tm.Settle),
+		fmt.Sprintf("Reconnect storms: %d WSS tunnels per participant, %d attempts in flight, each client from its own address (127.2.0.1 on).", o.storm.Tunnels, o.storm.InFlight),
 		"Client: this harness (Go, GOMAXPROCS=" + strconv.Itoa(runtime.GOMAXPROCS(0)) + "), connecting from 127.1.0.1-127.1.3.232 in turn. " +
 			"Backends: one child process with " + strconv.Itoa(numBackends) + " loopback listeners (echo / sink / source by first byte) and a TLS listener for the direct TLS rows.",
 		"Direct: the client talks to a backend itself: the physical limit of the machine.",
@@ -386,7 +399,7 @@ func (h *harness) runTest(t *testDef, defs []*proxyDef) (*outcome, error) {
 	names := participants(t, defs)
 	out := newOutcome(t, names)
 	out.MaxOther = h.o.maxOther
-	env := runEnv{Timing: h.tm, IdleConns: h.o.idleConns, Workers: h.o.workers}
+	env := runEnv{Timing: h.tm, IdleConns: h.o.idleConns, Workers: h.o.workers, Storm: h.o.storm}
 	if t.Spin {
 		for _, cpu := range spinCPUs(h.o.spinner, runtime.NumCPU()) {
 			sp, err := startChild("spinner", fmt.Sprintf("%s/spinner-%d.log", h.s.Dir, cpu), []string{"GOMAXPROCS=1"}, nil,

@@ -18,6 +18,7 @@ type runEnv struct {
 	Timing    timing
 	IdleConns int
 	Workers   int // connection-rate concurrency
+	Storm     stormConfig
 	Probe     probe
 }
 
@@ -99,6 +100,33 @@ func handshakeTest(id, title string, profile *tlsProfile, rsa bool, what string)
 	}
 }
 
+// colsStorm are the columns of the reconnect-storm tables.
+var colsStorm = []column{{mStormSecs, "s until all back", 2}, {mStormP50, "reconnect p50 ms", 1}, {mStormP99, "reconnect p99 ms", 1},
+	{mCPUPerReconnect, "proxy CPU ms per reconnect", 3}, {mCPU, "proxy CPU (cores)", 2}, {mClient, "client CPU (cores)", 2},
+	{mResumed, "resumed %", 0}, {mRetries, "retried attempts", 0}}
+
+// stormTest is a reconnect-storm row, with full handshakes or (resume) resumed sessions.
+func stormTest(id, title string, resume bool) *testDef {
+	how := "full TLS handshakes (browser-like client that never resumes)"
+	if resume {
+		how = "every client resuming the TLS session of its first tunnel (browser-like client with a session cache of its own)"
+	}
+	return &testDef{
+		ID: id, Title: title, TLS: true, Cols: colsStorm, Ratio: mStormSecs, Higher: false,
+		What: "N WSS tunnels (TLS to the proxy, then a WebSocket opening handshake through to a backend, its hello and one echo), " +
+			"each client from its own address (127.2.x.y), are established; then all their TCP connections close at once and every client reconnects, " +
+			"with a bounded number of attempts in flight, " + how + ". The window runs from the first close until the last tunnel is back and has echoed. " +
+			"Reconnect p50/p99: one client's successful attempt, from its start (a slot free) to its echo. Proxy CPU per reconnect: the proxy's CPU over the window ÷ N " +
+			"(the teardown of the old tunnels included). Direct = no proxy: the clients reach the Go TLS backend themselves. On 2 shared cores the client's TLS work " +
+			"is a large part of the machine, so CPU per reconnect is the firmer figure.",
+		run: func(ctx context.Context, in *instance, e runEnv) (metrics, error) {
+			sc := e.Storm
+			sc.Resume = resume
+			return runStorm(ctx, in.TLS, sc, e.Probe)
+		},
+	}
+}
+
 // tests is the full matrix, in report order.
 var tests = []*testDef{
 	bulkTest("bulk-up", "Plain bulk throughput, client → backend", false, modeSink),
@@ -125,6 +153,8 @@ var tests = []*testDef{
 		"every connection is a full TLS 1.3 handshake with the RSA-2048 certificate (listener of its own)"),
 	handshakeTest("tls-handshake-resumed", "TLS handshakes, resumed, browser-like client", profileResume, false,
 		"connections resume the session of an earlier one (TLS 1.3 PSK with ECDHE; no certificate signature); the resumed column says how many did"),
+	stormTest("storm", "Reconnect storm, WSS, full handshakes", false),
+	stormTest("storm-resumed", "Reconnect storm, WSS, resumed sessions", true),
 	{
 		ID: "idle", Title: "Idle memory, plain", Idle: true, Ratio: mKiB, Higher: false,
 		Cols: append(colsIdle[:1:1], column{mKiB16K, "KiB/conn after 16 KiB echo", 1}, colsIdle[1], colsIdle[2]),

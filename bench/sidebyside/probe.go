@@ -28,10 +28,16 @@ const (
 	mCPSPerCore  = "conn/s/core" // per proxy CPU core
 	mErrors      = "errors"      // failed connections in the window
 	mResumed     = "resumed %"   // TLS connections that resumed a session, percent
-	mKiB         = "KiB/conn"    // proxy RSS per idle connection
-	mKiB16K      = "KiB/conn@16K"
-	mFDs         = "fds/conn" // proxy file descriptors per idle connection
-	mBaseMiB     = "base MiB" // proxy RSS before the connections were opened
+	// Reconnect storms.
+	mStormSecs       = "storm s"       // from the first close until every tunnel is back and has echoed
+	mStormP50        = "reconnect p50" // one client's successful reconnect attempt, ms
+	mStormP99        = "reconnect p99" // ms
+	mCPUPerReconnect = "CPU/reconnect" // proxy CPU over the storm ÷ tunnels, ms
+	mRetries         = "retries"       // failed reconnect attempts (each retried)
+	mKiB             = "KiB/conn"      // proxy RSS per idle connection
+	mKiB16K          = "KiB/conn@16K"
+	mFDs             = "fds/conn" // proxy file descriptors per idle connection
+	mBaseMiB         = "base MiB" // proxy RSS before the connections were opened
 )
 
 // probe reads the CPU counters of the processes taking part in a run.

@@ -35,6 +35,7 @@ type setup struct {
 	Cert         certFiles
 	NoFile       int // RLIMIT_NOFILE hard limit, inherited by the proxies
 	IdleConns    int
+	StormTunnels int // tunnels of the reconnect-storm tests
 }
 
 // proxyDef is one proxy under test and how to start it.
@@ -79,7 +80,7 @@ func startNginx(s *setup, dir string, p listenPorts) (*child, error) {
 
 func haproxyStarter(mode spliceMode) func(*setup, string, listenPorts) (*child, error) {
 	return func(s *setup, dir string, p listenPorts) (*child, error) {
-		hs := haproxySetup{Splice: mode, MaxConn: s.IdleConns + 100}
+		hs := haproxySetup{Splice: mode, MaxConn: max(s.IdleConns, s.StormTunnels) + 100}
 		// HAProxy needs two fds per connection and two per pipe, below the fd limit.
 		hs.MaxPipes = max(16, min(1024, (s.NoFile-2*hs.MaxConn-200)/2))
 		cfg := filepath.Join(dir, "haproxy.cfg")
