@@ -2,9 +2,10 @@
 // nginx (stream) and HAProxy (tcp, three splicing variants) in front of the same three
 // loopback backends, measures them alternately run by run (bulk throughput, ping-pong latency,
 // connection and TLS handshake rates, idle memory), next to a direct client -> backend run as
-// the physical limit, and writes a markdown report with ratios and the targets of issue 3.
+// the physical limit, plus reconnect storms of WSS tunnels and system calls per connection, and
+// writes a markdown report with ratios and the targets of issues 3 and 11.
 //
-//	go run ./bench/sidebyside                  the full matrix, ~10 minutes
+//	go run ./bench/sidebyside                  the full matrix, ~15-20 minutes
 //	go run ./bench/sidebyside -quick           a ~2 minute smoke run
 //	go run ./bench/sidebyside -out RESULTS.md -only bulk,connrate -runs 5
 //	go run ./bench/sidebyside -only connrate -profile prof   tether's CPU profile of each test in prof/ and the report
@@ -93,7 +94,7 @@ func main() {
 	flag.IntVar(&o.storm.Tunnels, "storm-tunnels", 8000, "WSS tunnels per proxy in the reconnect-storm tests (-quick: 500)")
 	flag.IntVar(&o.storm.InFlight, "storm-inflight", 1000, "connection attempts in flight at once in the reconnect-storm tests")
 	flag.DurationVar(&o.window, "window", 0, "measurement window of each run (default 2s, -quick 500ms)")
-	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "stop everything after this long")
+	flag.DurationVar(&o.timeout, "timeout", 45*time.Minute, "stop everything after this long")
 	flag.BoolVar(&o.install, "install", true, "install missing peers with apt-get")
 	flag.StringVar(&o.spinner, "spinner", "last", "busy spinners during single-connection latency tests: last (on the last CPU), all (one per CPU) or none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (configurations, logs)")
@@ -383,7 +384,7 @@ func (h *harness) stopAll() {
 // participants returns the names that take part in t, in column order.
 func participants(t *testDef, defs []*proxyDef) []string {
 	var names []string
-	if !t.Idle {
+	if !t.Idle && !t.NoDirect {
 		names = append(names, nameDirect)
 	}
 	for _, d := range defs {
@@ -399,7 +400,10 @@ func (h *harness) runTest(t *testDef, defs []*proxyDef) (*outcome, error) {
 	names := participants(t, defs)
 	out := newOutcome(t, names)
 	out.MaxOther = h.o.maxOther
-	env := runEnv{Timing: h.tm, IdleConns: h.o.idleConns, Workers: h.o.workers, Storm: h.o.storm}
+	env := runEnv{Timing: h.tm, IdleConns: h.o.idleConns, Workers: h.o.workers, Storm: h.o.storm, SyscallConns: syscallConns}
+	if h.o.quick {
+		env.SyscallConns /= 3
+	}
 	if t.Spin {
 		for _, cpu := range spinCPUs(h.o.spinner, runtime.NumCPU()) {
 			sp, err := startChild("spinner", fmt.Sprintf("%s/spinner-%d.log", h.s.Dir, cpu), []string{"GOMAXPROCS=1"}, nil,

@@ -19,7 +19,9 @@ type runEnv struct {
 	IdleConns int
 	Workers   int // connection-rate concurrency
 	Storm     stormConfig
-	Probe     probe
+	// SyscallConns is how many connections the syscalls test traces.
+	SyscallConns int
+	Probe        probe
 }
 
 // testDef is one measurement: a table of the report.
@@ -29,7 +31,12 @@ type testDef struct {
 	What  string // how it is measured, one paragraph
 	TLS   bool   // uses the TLS listeners
 	Idle  bool   // idle memory: a fresh proxy per run, no direct run
-	Spin  bool   // run the busy spinner during these runs
+	// NoDirect leaves the direct run out (the test measures the proxy process alone).
+	NoDirect bool
+	// Breakdown, when set, is a metric name prefix: the table is followed by each
+	// participant's medians of the metrics that start with it (e.g. system calls by name).
+	Breakdown string
+	Spin      bool // run the busy spinner during these runs
 	// Added shows each participant's p50 and p99 minus direct's: the latency a proxy adds to
 	// one connection. (With many connections the queueing differs too much for a difference
 	// to mean anything.)
@@ -153,6 +160,16 @@ var tests = []*testDef{
 		"every connection is a full TLS 1.3 handshake with the RSA-2048 certificate (listener of its own)"),
 	handshakeTest("tls-handshake-resumed", "TLS handshakes, resumed, browser-like client", profileResume, false,
 		"connections resume the session of an earlier one (TLS 1.3 PSK with ECDHE; no certificate signature); the resumed column says how many did"),
+	{
+		ID: "syscalls", Title: "System calls per plain connection", NoDirect: true, Cols: []column{{mSyscalls, "system calls per connection", 1}},
+		Ratio: mSyscalls, Higher: false, Breakdown: syscallPrefix,
+		What: fmt.Sprintf("`strace -c -f -p PID` is attached to the proxy (every thread); %d connections (-quick: a third) as in the connection rate "+
+			"(connect, echo 4 bytes, close; 8 at a time) go through it; strace is detached. Its total ÷ the connections; below the table, "+
+			"each system call's count ÷ the connections. The proxy's idle wake-ups in those seconds count too. Needs strace (apt-get install strace).", syscallConns),
+		run: func(ctx context.Context, in *instance, e runEnv) (metrics, error) {
+			return runSyscalls(ctx, in.Plain, in.pid(), e.SyscallConns, 8)
+		},
+	},
 	stormTest("storm", "Reconnect storm, WSS, full handshakes", false),
 	stormTest("storm-resumed", "Reconnect storm, WSS, resumed sessions", true),
 	{

@@ -250,7 +250,7 @@ func runIdle(ctx context.Context, t target, pid, n int, big bool, tm timing) (me
 		}
 	}()
 	small := append([]byte{modeEcho}, make([]byte, 63)...)
-	if err := forEach(ctx, n, func(i int) error {
+	if err := forEach(ctx, n, idleOpeners, func(i int) error {
 		c, err := dial(ctx, t)
 		if err != nil {
 			return err
@@ -278,7 +278,7 @@ func runIdle(ctx context.Context, t target, pid, n int, big bool, tm timing) (me
 		return m, nil
 	}
 	msg := make([]byte, 16<<10)
-	if err := forEach(ctx, n, func(i int) error { return echo(cs[i], msg, len(msg)) }); err != nil {
+	if err := forEach(ctx, n, idleOpeners, func(i int) error { return echo(cs[i], msg, len(msg)) }); err != nil {
 		return nil, fmt.Errorf("16 KiB echo on %d connections: %w", n, err)
 	}
 	if err := sleepUntil(ctx, time.Now().Add(tm.Settle)); err != nil {
@@ -292,12 +292,12 @@ func runIdle(ctx context.Context, t target, pid, n int, big bool, tm timing) (me
 	return m, nil
 }
 
-// forEach calls f(0) ... f(n-1) from idleOpeners goroutines and returns the first error.
-func forEach(ctx context.Context, n int, f func(i int) error) error {
+// forEach calls f(0) ... f(n-1) from workers goroutines and returns the first error.
+func forEach(ctx context.Context, n, workers int, f func(i int) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make([]error, idleOpeners)
-	for w := range idleOpeners {
+	errs := make([]error, max(1, workers))
+	for w := range errs {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)

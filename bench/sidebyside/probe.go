@@ -34,6 +34,7 @@ const (
 	mStormP99        = "reconnect p99" // ms
 	mCPUPerReconnect = "CPU/reconnect" // proxy CPU over the storm ÷ tunnels, ms
 	mRetries         = "retries"       // failed reconnect attempts (each retried)
+	mSyscalls        = "syscalls/conn" // proxy system calls per plain connection (strace -c -f)
 	mKiB             = "KiB/conn"      // proxy RSS per idle connection
 	mKiB16K          = "KiB/conn@16K"
 	mFDs             = "fds/conn" // proxy file descriptors per idle connection

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -123,6 +125,9 @@ func renderTable(b *strings.Builder, o *outcome) {
 		}
 		fmt.Fprintf(b, "| %s |\n", strings.Join(row, " | "))
 	}
+	if t.Breakdown != "" {
+		renderBreakdown(b, o)
+	}
 	fmt.Fprintf(b, "\nRatios compare the medians of %s (%s): row ÷ column.", t.Ratio, better)
 	if n := len(failedRuns(o)); n > 0 {
 		fmt.Fprintf(b, " Failed runs: %s.", strings.Join(failedRuns(o), "; "))
@@ -131,6 +136,56 @@ func renderTable(b *strings.Builder, o *outcome) {
 		fmt.Fprintf(b, " %s", s)
 	}
 	b.WriteString("\n\n")
+}
+
+// breakdownMin is the smallest median a breakdown lists; the rest are summed as "other".
+const breakdownMin = 0.05
+
+// renderBreakdown writes, for each participant, the medians of the metrics starting with
+// o.Test.Breakdown, largest first, without the prefix: "**tether**: accept4 1.00, ...".
+func renderBreakdown(b *strings.Builder, o *outcome) {
+	b.WriteString("\n")
+	for _, n := range o.Names {
+		keys := make(map[string]bool)
+		for _, m := range o.Runs[n] {
+			for k := range m {
+				if strings.HasPrefix(k, o.Test.Breakdown) {
+					keys[k] = true
+				}
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		type item struct {
+			name string
+			v    float64
+		}
+		var items []item
+		other := 0.0
+		for k := range keys {
+			v, _ := o.median(n, k)
+			if v < breakdownMin {
+				other += v
+				continue
+			}
+			items = append(items, item{strings.TrimPrefix(k, o.Test.Breakdown), v})
+		}
+		slices.SortFunc(items, func(a, b item) int {
+			if c := cmp.Compare(b.v, a.v); c != 0 {
+				return c
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		parts := make([]string, 0, len(items)+1)
+		for _, it := range items {
+			parts = append(parts, fmt.Sprintf("%s %.2f", it.name, it.v))
+		}
+		if other > 0 {
+			parts = append(parts, fmt.Sprintf("others %.2f", other))
+		}
+		fmt.Fprintf(b, "- **%s**: %s\n", n, strings.Join(parts, ", "))
+	}
 }
 
 // failedRuns lists the errors of participants that had at least one successful run too (the
