@@ -117,9 +117,11 @@ const (
 
 // TLS holds the files to terminate TLS with.
 type TLS struct {
-	// Certs are the certificate/key pairs, chosen per handshake by SNI; the
-	// first is the default. `cert`/`key` in the file become Certs[0],
-	// followed by the `certs` entries. Never empty in a valid Config.
+	// Certs are the certificate/key pairs, chosen per handshake by SNI and,
+	// among pairs for the same names (an ECDSA and an RSA one), by what the
+	// client can verify (see tlsterm.Store); the first is the default.
+	// `cert`/`key` in the file become Certs[0], followed by the `certs`
+	// entries. Never empty in a valid Config.
 	Certs []CertKey
 	// ClientCA is a PEM bundle of CAs that sign client certificates; empty
 	// means no client certificates are asked for.
