@@ -94,17 +94,6 @@ func TestMeasurements(t *testing.T) {
 		}
 		positive("connrate", m, mCPS)
 	}
-	// Every TLS profile completes handshakes; only the resuming one resumes.
-	for _, p := range []*tlsProfile{profileBrowser, profileP256, profileResume} {
-		m, err := runConnRate(ctx, secure.with(p), 4, tm, probe{})
-		if err != nil {
-			t.Fatalf("runConnRate(%s): %v", p.Name, err)
-		}
-		positive("connrate "+p.Name, m, mCPS)
-		if r := m[mResumed]; (p == profileResume) != (r > 50) || (p != profileResume && r != 0) {
-			t.Errorf("%s: %.0f%% resumed", p.Name, r)
-		}
-	}
 	for _, conns := range []int{1, 4} {
 		m, err := runPingPong(ctx, plain, 64, conns, tm, probe{})
 		if err != nil {
@@ -122,6 +111,29 @@ func TestMeasurements(t *testing.T) {
 	}
 	if m[mFDs] < 1.9 || m[mBaseMiB] <= 0 || math.IsNaN(m[mKiB16K]) {
 		t.Errorf("runIdle = %v, want >= 2 fds per connection (client and backend side), a base RSS and a 16K figure", m)
+	}
+}
+
+// TestTLSProfiles: every TLS client profile completes handshakes with a Go TLS server; only
+// the resuming one resumes, and the others offer resumption as a browser does (browser-like)
+// or not at all (pinned P-256) as their configurations say. Timing decides nothing.
+func TestTLSProfiles(t *testing.T) {
+	_, secure := startTestBackends(t)
+	tm := timing{Warm: 20 * time.Millisecond, Window: 100 * time.Millisecond}
+	for _, p := range []*tlsProfile{profileBrowser, profileP256, profileResume} {
+		m, err := runConnRate(context.Background(), secure.with(p), 4, tm, probe{})
+		if err != nil {
+			t.Fatalf("runConnRate(%s): %v", p.Name, err)
+		}
+		if m[mCPS] <= 0 {
+			t.Errorf("%s: %v conn/s", p.Name, m[mCPS])
+		}
+		if r := m[mResumed]; (p == profileResume) != (r > 50) || (p != profileResume && r != 0) {
+			t.Errorf("%s: %.0f%% resumed", p.Name, r)
+		}
+	}
+	if profileBrowser.cfg.ClientSessionCache == nil || profileBrowser.cfg.CurvePreferences != nil || profileP256.cfg.ClientSessionCache != nil {
+		t.Error("browser-like must keep Go's curve defaults and offer resumption; pinned P-256 must not")
 	}
 }
 

@@ -185,9 +185,18 @@ var tests = []*testDef{
 	{
 		ID: "tls-idle", Title: "Idle memory, TLS", TLS: true, Idle: true, Ratio: mKiB, Higher: false,
 		Cols: append(colsIdle[:1:1], column{mKiB16K, "KiB/conn after 16 KiB echo", 1}, colsIdle[1], colsIdle[2]),
-		What: "As above over TLS (full handshake per connection).",
+		What: "As above over TLS (a full handshake per connection, browser-like client).",
 		run: func(ctx context.Context, in *instance, e runEnv) (metrics, error) {
 			return runIdle(ctx, in.TLS, in.pid(), e.IdleConns, true, e.Timing)
+		},
+	},
+	{
+		ID: "tls-idle-p256", Title: "Idle memory, TLS, pinned P-256 client", TLS: true, Idle: true, Ratio: mKiB, Higher: false,
+		Cols: append(colsIdle[:1:1], column{mKiB16K, "KiB/conn after 16 KiB echo", 1}, colsIdle[1], colsIdle[2]),
+		What: "As above with the pinned P-256 client of the reports before issue 11, for comparison with them: " +
+			"a browser-like handshake (a bigger ClientHello and key exchange, a ticket issued) can leave a TLS stack holding more per connection.",
+		run: func(ctx context.Context, in *instance, e runEnv) (metrics, error) {
+			return runIdle(ctx, in.TLS.with(profileP256), in.pid(), e.IdleConns, true, e.Timing)
 		},
 	},
 }
