@@ -167,7 +167,8 @@ func TestStorm(t *testing.T) {
 		if resume {
 			want = 100
 		}
-		if m[mResumed] != want || m[mStormSecs] <= 0 || m[mStormP50] <= 0 || m[mStormP50] > m[mStormP99] || !math.IsNaN(m[mCPUPerReconnect]) {
+		if m[mResumed] != want || m[mStormSecs] <= 0 || m[mStormP50] <= 0 || m[mStormP50] > m[mStormP99] || !math.IsNaN(m[mCPUPerReconnect]) ||
+			m[mOutageP50] <= 0 || m[mOutageP50] > m[mOutageP99] || m[mOutageP99] > m[mStormSecs] {
 			t.Errorf("runStorm(resume=%t) = %v; want %.0f%% resumed, positive ordered times, no proxy CPU", resume, m, want)
 		}
 	}

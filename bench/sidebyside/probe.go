@@ -32,6 +32,8 @@ const (
 	mStormSecs       = "storm s"       // from the first close until every tunnel is back and has echoed
 	mStormP50        = "reconnect p50" // one client's successful reconnect attempt, ms
 	mStormP99        = "reconnect p99" // ms
+	mOutageP50       = "outage p50"    // from the first close until one client is back, s
+	mOutageP99       = "outage p99"
 	mCPUPerReconnect = "CPU/reconnect" // proxy CPU over the storm ÷ tunnels, ms
 	mRetries         = "retries"       // failed reconnect attempts (each retried)
 	mSyscalls        = "syscalls/conn" // proxy system calls per plain connection (strace -c -f)

@@ -37,6 +37,7 @@ type stormClient struct {
 	raw  net.Conn // the TCP connection under the tunnel: closed abruptly by the storm
 	ws   *websocket.Conn
 	took time.Duration // the reconnect attempt that succeeded, from its start to its echo
+	back time.Time     // when the tunnel was back (its echo arrived)
 	used bool          // the reconnect resumed its TLS session
 	errs int           // failed attempts
 }
@@ -90,7 +91,8 @@ func (c *stormClient) reconnect(ctx context.Context, t target) error {
 		start := time.Now()
 		err := c.connect(ctx, t)
 		if err == nil {
-			c.took = time.Since(start)
+			c.back = time.Now()
+			c.took = c.back.Sub(start)
 			return nil
 		}
 		c.errs++
@@ -162,7 +164,8 @@ func forClients(cs []*stormClient, inFlight int, f func(c *stormClient) error) e
 // sc.InFlight attempts at a time. The window runs from the first close until the last client
 // has its tunnel back and its echo: mStormSecs. Each client's successful attempt (TCP, TLS,
 // WebSocket handshake through to the backend, hello, echo; without the wait for a slot) gives
-// mStormP50 and mStormP99; the proxy's CPU over the window divided by the tunnels gives
+// mStormP50 and mStormP99; the time from the first close until a client is back gives
+// mOutageP50 and mOutageP99; the proxy's CPU over the window divided by the tunnels gives
 // mCPUPerReconnect.
 func runStorm(ctx context.Context, t target, sc stormConfig, pr probe) (metrics, error) {
 	cs := newStormClients(sc.Tunnels, sc.Resume)
@@ -200,19 +203,24 @@ func stormMetrics(s0, s1 snapshot, cs []*stormClient) metrics {
 	usage(s0, s1, m)
 	wall := s1.at.Sub(s0.at)
 	took := make([]time.Duration, len(cs))
+	outage := make([]time.Duration, len(cs))
 	errs, resumes := 0, 0
 	for i, c := range cs {
 		took[i] = c.took
+		outage[i] = c.back.Sub(s0.at)
 		errs += c.errs
 		if c.used {
 			resumes++
 		}
 	}
 	slices.Sort(took)
+	slices.Sort(outage)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	m[mStormSecs] = wall.Seconds()
 	m[mStormP50] = ms(percentile(took, 0.50))
 	m[mStormP99] = ms(percentile(took, 0.99))
+	m[mOutageP50] = percentile(outage, 0.50).Seconds()
+	m[mOutageP99] = percentile(outage, 0.99).Seconds()
 	// mCPU is in cores over the window: CPU seconds = cores × wall.
 	m[mCPUPerReconnect] = m[mCPU] * wall.Seconds() * 1000 / float64(len(cs))
 	m[mRetries] = float64(errs)
