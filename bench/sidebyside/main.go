@@ -81,7 +81,7 @@ func main() {
 		}
 	}
 	var o options
-	flag.BoolVar(&o.quick, "quick", false, "smoke run (~2 min): 1 run, short windows, 2000 idle connections")
+	flag.BoolVar(&o.quick, "quick", false, "smoke run (~2 min): 1 run, short windows, 2000 idle connections, 500 storm tunnels, a third of the traced connections")
 	flag.IntVar(&o.runs, "runs", 3, "runs of every participant per test (alternating)")
 	flag.StringVar(&o.out, "out", "", "write the markdown report to this file (default: stdout)")
 	flag.StringVar(&o.only, "only", "", "comma-separated tests or test prefixes, e.g. bulk,pingpong-64,tls-handshake (default: all)")
