@@ -197,7 +197,14 @@ type fdCounter struct {
 	since atomic.Int64 // connections admitted since
 	at    atomic.Int64 // when the last count began, Unix ns
 	cost  atomic.Int64 // how long it took, ns
+
+	limit   atomic.Int64 // the soft RLIMIT_NOFILE as last read
+	limitAt atomic.Int64 // when it was read, Unix ns
 }
+
+// limitEvery is how often the open-file limit is read again (prlimit can change it from
+// outside): not once per connection, where getrlimit would be a system call of every accept.
+const limitEvery = 250 * time.Millisecond
 
 const (
 	countEvery = 100 * time.Millisecond
@@ -207,7 +214,7 @@ const (
 // fits reports whether one more connection leaves reserve descriptors free, with the open count
 // (or its estimate) and the limit.
 func (f *fdCounter) fits(reserve int64) (open, limit int64, ok bool) {
-	limit = nofileLimit()
+	limit = f.currentLimit()
 	if limit <= 0 {
 		return 0, 0, true
 	}
@@ -229,6 +236,18 @@ func (f *fdCounter) fits(reserve int64) (open, limit int64, ok bool) {
 	}
 	f.since.Add(1)
 	return open, limit, true
+}
+
+// currentLimit returns the open-file limit, read again at most every limitEvery.
+func (f *fdCounter) currentLimit() int64 {
+	now := time.Now().UnixNano()
+	if at := f.limitAt.Load(); at != 0 && now-at < int64(limitEvery) {
+		return f.limit.Load()
+	}
+	l := nofileLimit()
+	f.limit.Store(l)
+	f.limitAt.Store(now)
+	return l
 }
 
 // count counts the open descriptors now (f.mu held), or returns -1.

@@ -41,6 +41,7 @@ func limitFDs(t *testing.T, pid, n int) {
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
 		t.Skipf("cannot lower the child's open-file limit: %v", err)
 	}
+	time.Sleep(300 * time.Millisecond) // tether reads its limit again at most every 250 ms (listener.limitEvery)
 }
 
 // scrape returns the admin /metrics text.
