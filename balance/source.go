@@ -20,8 +20,9 @@ const (
 // source is HAProxy 2.6 `balance source` (assign_server and get_server_sh in src/backend.c):
 // the 32-bit words of the client address are XORed in network order (one word for an IPv4
 // client, four for an IPv6 one) and, with `hash-type map-based` (the default), index the
-// server map of src/lb_map.c, or, with `hash-type consistent`, name a point of the tree of
-// src/lb_chash.c. When only one server is usable the hash is 0.
+// server map of src/lb_map.c, or, with `hash-type consistent` (which alone implies the
+// avalanche modifier, src/cfgparse-listen.c), go through full_hash and name a point of the
+// tree of src/lb_chash.c. When only one server is usable the hash is 0.
 //
 // Both look only at usable servers: a server that is down, failed, full or already tried in
 // this attempt is out, exactly as HAProxy takes a server that goes down out of its map or
@@ -300,9 +301,9 @@ func (b *source) nextTree(key []byte, s State, usable func(int) bool) int {
 	if act == 0 {
 		return fbck
 	}
-	h := sourceHash(key)
+	h := fullHash(sourceHash(key)) // `hash-type consistent` alone applies the avalanche modifier
 	if act == 1 {
-		h = 0
+		h = 0 // get_server_sh does not hash, nor avalanche, for one server
 	}
 	n := len(b.nodes)
 	live := func(k int) bool { return usable(int(b.nodes[k].peer)) }

@@ -139,7 +139,11 @@ func (p *parser) upstream(at keyPath, name string, m map[string]any) *Upstream {
 		}
 	}
 	if v, ok := m["balance_factor"]; ok {
-		u.BalanceFactor, _ = p.count(at.key("balance_factor"), v, 100)
+		if n, ok := p.count(at.key("balance_factor"), v, 0); ok && n < 100 {
+			p.errorf(at.key("balance_factor"), "%d is below 100: balance_factor is the most a backend may hold, in percent of the average (HAProxy hash-balance-factor), e.g. 125", n)
+		} else {
+			u.BalanceFactor = n
+		}
 		if m, _ := balance.Get(string(u.Balance)); !m.Factor {
 			p.errorf(at.key("balance_factor"), "balance %q takes no balance_factor (it bounds the load of a consistent hash: use hash-consistent or source-consistent)", u.Balance)
 		}
