@@ -84,40 +84,63 @@ func newSource(peers []Peer, o Options, consistent bool) (Balancer, error) {
 	return b, nil
 }
 
-// haproxyIDs numbers the server lines as HAProxy's check_config_validity does (src/cfgparse.c):
-// explicit ids first, then, in list order, each line without one gets the first free id from a
-// counter that starts at 1 and advances past every line, numbered or not. Peers of one line
-// (one Name) share its id.
+// haproxyIDs numbers the peers' server lines with HAProxyIDs; peers of one line (one Name)
+// share its id.
 func haproxyIDs(peers []Peer) ([]uint32, error) {
-	used := map[int]string{}
+	var lines []int
+	var names []string
+	byName := map[string]int{}
 	for _, p := range peers {
-		if p.ID < 0 || p.ID >= 1<<20 {
-			return nil, fmt.Errorf("server %q: id %d out of range 1..%d", p.Name, p.ID, 1<<20-1)
-		}
-		if other, dup := used[p.ID]; dup && p.ID != 0 && other != p.Name {
-			return nil, fmt.Errorf("server %q: id %d already used by server %q", p.Name, p.ID, other)
-		}
-		if p.ID != 0 {
-			used[p.ID] = p.Name
-		}
-	}
-	ids := make([]uint32, len(peers))
-	byName := map[string]uint32{}
-	next := 1
-	for i, p := range peers {
-		if id, ok := byName[p.Name]; ok {
-			ids[i] = id
+		if j, ok := byName[p.Name]; ok {
+			if lines[j] != p.ID {
+				return nil, fmt.Errorf("server %q: ids %d and %d", p.Name, lines[j], p.ID)
+			}
 			continue
 		}
-		id := p.ID
+		byName[p.Name] = len(lines)
+		lines, names = append(lines, p.ID), append(names, p.Name)
+	}
+	ids, err := HAProxyIDs(lines)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint32, len(peers))
+	for i, p := range peers {
+		out[i] = uint32(ids[byName[p.Name]])
+	}
+	return out, nil
+}
+
+// MaxHAProxyID bounds server ids: a server's ring points are full_hash(id*4096 + n), distinct
+// below 2^20.
+const MaxHAProxyID = 1<<20 - 1
+
+// HAProxyIDs numbers server lines as HAProxy 2.6's check_config_validity does
+// (src/cfgparse.c): given each line's explicit id (0: none), in order, the lines without one
+// get the first id not taken from a counter that starts at 1 and advances past every line,
+// numbered or not. Explicit ids must be unique and within 1..MaxHAProxyID.
+func HAProxyIDs(explicit []int) ([]int, error) {
+	used := map[int]bool{}
+	for i, id := range explicit {
+		switch {
+		case id < 0 || id > MaxHAProxyID:
+			return nil, fmt.Errorf("server %d: id %d out of range 1..%d", i+1, id, MaxHAProxyID)
+		case id != 0 && used[id]:
+			return nil, fmt.Errorf("server %d: id %d given twice", i+1, id)
+		}
+		used[id] = id != 0
+	}
+	ids := make([]int, len(explicit))
+	next := 1
+	for i, id := range explicit {
 		if id == 0 {
-			for used[next] != "" {
+			for used[next] {
 				next++
 			}
 			id = next
-			used[id] = p.Name
+			used[id] = true
 		}
-		ids[i], byName[p.Name] = uint32(id), uint32(id)
+		ids[i] = id
 		next++
 	}
 	return ids, nil
