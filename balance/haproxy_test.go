@@ -245,3 +245,64 @@ func askAll(t *testing.T, addr string, clients []netip.Addr) []string {
 	}
 	return got
 }
+
+// TestBalanceFactorParityWithHAProxy: with `hash-type consistent` and `hash-balance-factor
+// 125`, a real HAProxy and tether's source-consistent balancer with balance_factor 125, each
+// counting the tunnels held open, place 600 tunnels one after another, 40% of them from one
+// address, on the same servers: the bound, its rounding and the walk past full servers are
+// HAProxy's.
+func TestBalanceFactorParityWithHAProxy(t *testing.T) {
+	haproxytest.Require(t)
+	names := []string{"s0", "s1", "s2", "s3", "s4"}
+	weights := []int{1, 2, 1, 3, 1}
+	var lines []string
+	var peers []Peer
+	for i, n := range names {
+		addr := haproxytest.HoldServer(t, n)
+		lines = append(lines, fmt.Sprintf("    server %s %s weight %d", n, addr, weights[i]))
+		peers = append(peers, Peer{Name: addr, Weight: weights[i]})
+	}
+	port := haproxytest.Start(t, 1, func(p []int) string {
+		return fmt.Sprintf("frontend fe\n    bind 127.0.0.1:%d accept-proxy\n    default_backend be\n\nbackend be\n    balance source\n    hash-type consistent\n    hash-balance-factor 125\n%s\n",
+			p[0], strings.Join(lines, "\n"))
+	})[0]
+	bal, err := New("source-consistent", peers, Options{Factor: 125})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := New("source-consistent", peers, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounded := 0
+	rng := rand.New(rand.NewPCG(125, 40))
+	hot := netip.MustParseAddr("192.0.2.40")
+	clients := randomClients(rng, 600)
+	conns := make([]int, len(peers))
+	spread := map[string]int{}
+	for i, src := range clients {
+		if rng.IntN(10) < 4 {
+			src = hot
+		}
+		got, c, err := haproxytest.AskHold(fmt.Sprintf("127.0.0.1:%d", port), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var a hashing.Attempt
+		bal.Start(&a, addressKey(src))
+		p := bal.Next(&a, fakeState{conns: conns})
+		if names[p] != got {
+			t.Fatalf("tunnel %d from %s: HAProxy chose %s, tether %s (open tunnels %v)", i, src, got, names[p], conns)
+		}
+		if free.Start(&a, addressKey(src)); free.Next(&a, fakeState{conns: conns}) != p {
+			bounded++
+		}
+		conns[p]++
+		spread[got]++
+	}
+	if bounded == 0 {
+		t.Fatal("the bound never moved a tunnel: the test proves nothing")
+	}
+	t.Logf("600 tunnels, HAProxy == tether, %d of them placed past a full server; open tunnels by server %v", bounded, spread)
+}

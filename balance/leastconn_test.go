@@ -91,3 +91,24 @@ func peers(weights ...int) []Peer {
 	}
 	return ps
 }
+
+// TestHAProxyIDs pins HAProxy's automatic server ids: explicit ids are kept, the others take
+// the first free id from a counter that advances past every server, numbered or not.
+func TestHAProxyIDs(t *testing.T) {
+	tests := []struct{ in, want []int }{
+		{[]int{0, 0, 0}, []int{1, 2, 3}},
+		{[]int{5, 0, 0}, []int{5, 2, 3}}, // id 1 is never used: the counter passed it
+		{[]int{0, 2, 0, 0}, []int{1, 2, 3, 4}},
+		{[]int{0, 0, 1, 0}, []int{2, 3, 1, 5}}, // the counter passed 4 on the numbered server
+		{[]int{3, 0, 0, 0}, []int{3, 2, 4, 5}},
+	}
+	for _, tc := range tests {
+		got, err := HAProxyIDs(tc.in)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("HAProxyIDs(%v) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := HAProxyIDs([]int{4, 4}); err == nil {
+		t.Error("duplicate ids accepted")
+	}
+}

@@ -88,7 +88,6 @@ func newSource(peers []Peer, o Options, consistent bool) (Balancer, error) {
 // share its id.
 func haproxyIDs(peers []Peer) ([]uint32, error) {
 	var lines []int
-	var names []string
 	byName := map[string]int{}
 	for _, p := range peers {
 		if j, ok := byName[p.Name]; ok {
@@ -98,7 +97,7 @@ func haproxyIDs(peers []Peer) ([]uint32, error) {
 			continue
 		}
 		byName[p.Name] = len(lines)
-		lines, names = append(lines, p.ID), append(names, p.Name)
+		lines = append(lines, p.ID)
 	}
 	ids, err := HAProxyIDs(lines)
 	if err != nil {

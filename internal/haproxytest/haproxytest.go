@@ -162,3 +162,62 @@ func Ask(addr string, src netip.Addr) (string, error) {
 	}
 	return string(b), nil
 }
+
+// HoldServer is NameServer for tunnels that stay open: it writes name and a newline on each
+// connection and keeps it open until the peer closes it or the test ends.
+func HoldServer(t testing.TB, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.WriteString(c, name+"\n")
+				go func() { <-done; c.Close() }()
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// AskHold is Ask for a HoldServer backend: it returns the name and the open connection, which
+// the caller closes.
+func AskHold(addr string, src netip.Addr) (string, net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", nil, err
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	family, dst := "TCP4", "127.0.0.1"
+	if !src.Is4() {
+		family, dst = "TCP6", "::1"
+	}
+	if _, err := fmt.Fprintf(c, "PROXY %s %s %s 40000 80\r\n", family, src, dst); err != nil {
+		c.Close()
+		return "", nil, err
+	}
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		if _, err := c.Read(b); err != nil {
+			c.Close()
+			return "", nil, fmt.Errorf("from %s: %w", src, err)
+		}
+		if b[0] == '\n' {
+			break
+		}
+		line = append(line, b[0])
+	}
+	c.SetDeadline(time.Time{})
+	return string(line), c, nil
+}
