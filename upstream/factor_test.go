@@ -102,3 +102,58 @@ func slots(i, served int) int {
 	per, rem := tot/4, tot%4
 	return max(per+((i+1)*rem)/4-(i*rem)/4, 1)
 }
+
+// TestLeastConnCountsLiveTunnels: balance = "least-conn" reads the pool's open tunnels: a new
+// tunnel goes to the backend with the fewest per unit of weight, and a released tunnel makes its
+// backend the choice again.
+func TestLeastConnCountsLiveTunnels(t *testing.T) {
+	u := parseUpstream(t, "balance = \"least-conn\"\nservers = [\"10.0.0.1:1 weight=2\", \"10.0.0.2:1\"]\n")
+	p, err := New(context.Background(), u, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key := p.AppendKey(nil, netip.MustParseAddr("192.0.2.1"), false); len(key) != 0 {
+		t.Fatalf("least-conn reads a key: %q", key)
+	}
+	d := &pipeDialer{}
+	defer func() {
+		for _, c := range d.ends {
+			c.Close()
+		}
+	}()
+	log, _ := newLog()
+	var leases []*Lease
+	var got []string
+	for range 6 {
+		_, l, err := p.Connect(context.Background(), nil, d, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, l)
+		got = append(got, l.String())
+	}
+	// Held tunnels per unit of weight stay level: weight 2 holds twice as many.
+	counts := map[string]int{}
+	for _, g := range got {
+		counts[g]++
+	}
+	if counts["10.0.0.1:1"] != 4 || counts["10.0.0.2:1"] != 2 {
+		t.Fatalf("six tunnels went %v (%v), want 4 and 2 by weight", counts, got)
+	}
+	for _, l := range leases {
+		if l.String() == "10.0.0.2:1" {
+			l.Release()
+			break
+		}
+	}
+	_, l, err := p.Connect(context.Background(), nil, d, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.String() != "10.0.0.2:1" {
+		t.Errorf("after a release on 10.0.0.2:1 the next tunnel went to %s", l)
+	}
+	for _, l := range append(leases, l) {
+		l.Release()
+	}
+}
