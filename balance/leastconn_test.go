@@ -112,3 +112,32 @@ func TestHAProxyIDs(t *testing.T) {
 		t.Error("duplicate ids accepted")
 	}
 }
+
+// TestSourceRetryIsHAProxyWithServerDown pins what a retry after a failed connect gives with
+// the HAProxy methods: the server HAProxy chooses once the failed one is down (out of the map,
+// which is rebuilt, or out of the tree), the choice the parity tests check against HAProxy with
+// `disabled` servers.
+func TestSourceRetryIsHAProxyWithServerDown(t *testing.T) {
+	ps := []Peer{{Name: "a", Weight: 3}, {Name: "b", Weight: 1, ID: 9}, {Name: "c", Weight: 2}, {Name: "d", Weight: 1}, {Name: "e", Weight: 1, Backup: true}}
+	for _, method := range []string{"source", "source-consistent"} {
+		b, err := New(method, ps, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 500 {
+			key := []byte{10, byte(i >> 8), byte(i), 7}
+			var a hashing.Attempt
+			b.Start(&a, key)
+			up := fakeState{conns: make([]int, len(ps))}
+			first := b.Next(&a, up)
+			second := b.Next(&a, up)
+			down := fakeState{st: make([]hashing.State, len(ps)), conns: up.conns}
+			down.st[first] = hashing.Down
+			var fresh hashing.Attempt
+			b.Start(&fresh, key)
+			if want := b.Next(&fresh, down); second != want {
+				t.Fatalf("%s key %v: retry after %s gave %s, HAProxy with %s down gives %s", method, key, ps[first].Name, ps[second].Name, ps[first].Name, ps[want].Name)
+			}
+		}
+	}
+}

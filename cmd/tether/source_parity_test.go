@@ -156,3 +156,27 @@ func askEach(t *testing.T, addr string, clients []netip.Addr) []string {
 	}
 	return got
 }
+
+// TestLoadMethodsHaveNoClientAnswer: for balance = "least-conn", whose choice depends on load,
+// `tether lookup` refuses with the reason and `tether diff` says so per upstream instead of
+// inventing a backend per client; the HAProxy methods answer both.
+func TestLoadMethodsHaveNoClientAnswer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := func(name, balance string) string {
+		return writeFile(t, dir, name, fmt.Sprintf("[[listeners]]\nname = \"l\"\nlisten = \"127.0.0.1:1\"\nupstream = \"app\"\n[upstreams.app]\nbalance = %q\nservers = [\"10.0.0.1:80\", \"10.0.0.2:80 weight=2\"]\n", balance))
+	}
+	lc, src := cfg("lc.toml", "least-conn"), cfg("src.toml", "source")
+	code, out, errOut := runTether(t, "", "lookup", "-c", lc, "192.0.2.1")
+	if code != 2 || out != "" || !strings.Contains(errOut, "balance least-conn (nginx `least_conn;`) chooses by load") {
+		t.Errorf("lookup on least-conn: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, _ = runTether(t, "", "diff", lc, src)
+	if code != 0 || !strings.Contains(out, "upstream app: balance least-conn (nginx `least_conn;`) chooses by load, not by client") {
+		t.Errorf("diff with least-conn: exit %d\n%s", code, out)
+	}
+	code, out, errOut = runTether(t, "", "lookup", "-c", src, "192.0.2.1", "2001:db8::1")
+	if code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 2 {
+		t.Errorf("lookup on source: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
