@@ -279,19 +279,33 @@ func bindAddr(a string) (addr, port string, err error) {
 }
 
 // conflict returns the listener whose address tether could not bind next to addr: the same
-// address and port, or a wildcard of the same port covering it (an IPv6 wildcard covers IPv4
-// too, dual-stack as HAProxy binds it).
+// address and port, or a wildcard of the same family and port. An IPv6 wildcard next to IPv4
+// addresses on its port is bound IPv6-only (see dualStack), as Linux then routes IPv4 clients
+// to HAProxy's IPv4 socket.
 func (t *translator) conflict(addr string) *listenerOut {
 	a := netip.MustParseAddrPort(addr)
 	for _, l := range t.listeners {
 		b := netip.MustParseAddrPort(l.addr)
-		if a.Port() != b.Port() {
-			continue
-		}
 		x, y := a.Addr(), b.Addr()
-		if x == y || x.IsUnspecified() && (x.Is6() || y.Is4()) || y.IsUnspecified() && (y.Is6() || x.Is4()) {
+		if a.Port() == b.Port() && x.Is4() == y.Is4() && (x == y || x.IsUnspecified() || y.IsUnspecified()) {
 			return l
 		}
 	}
 	return nil
+}
+
+// dualStack reports whether listener l, an IPv6 wildcard, also takes IPv4 clients: HAProxy
+// binds :: without IPV6_V6ONLY, so it does unless an IPv4 address shares its port.
+func (t *translator) dualStack(l *listenerOut) bool {
+	a := netip.MustParseAddrPort(l.addr)
+	if !a.Addr().Is6() || !a.Addr().IsUnspecified() {
+		return false
+	}
+	for _, o := range t.listeners {
+		b := netip.MustParseAddrPort(o.addr)
+		if b.Port() == a.Port() && b.Addr().Is4() {
+			return false
+		}
+	}
+	return true
 }

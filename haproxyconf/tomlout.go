@@ -30,7 +30,7 @@ func (t *translator) writeTOML() []byte {
 		fmt.Fprintf(&b, "\nmax_conns = %d  # global maxconn\n", t.maxConns)
 	}
 	for _, l := range t.listeners {
-		writeListener(&b, l)
+		writeListener(&b, l, t.dualStack(l))
 	}
 	for _, u := range t.upOrder {
 		writeUpstream(&b, u)
@@ -38,11 +38,11 @@ func (t *translator) writeTOML() []byte {
 	return b.Bytes()
 }
 
-func writeListener(b *bytes.Buffer, l *listenerOut) {
+func writeListener(b *bytes.Buffer, l *listenerOut, dualStack bool) {
 	fmt.Fprintf(b, "\n[[listeners]]\n# HAProxy: %s %s (%s), %s (%s)\n", l.sec.Kind(), oneLine(l.sec.Name()), pos(l.sec.Header), oneLine(l.bind.String()), pos(l.bind))
 	fmt.Fprintf(b, "name = %s\n", tomlString(l.name))
 	fmt.Fprintf(b, "listen = %s\n", tomlString(l.addr))
-	if strings.HasPrefix(l.addr, "[::]:") {
+	if dualStack {
 		b.WriteString("ipv6only = false  # HAProxy binds :: dual-stack: IPv4 clients too, hashed as ::ffff:a.b.c.d like HAProxy\n")
 	}
 	fmt.Fprintf(b, "upstream = %s\n", tomlString(l.upstream.name))

@@ -34,6 +34,11 @@ func TestTranslate(t *testing.T) {
 				"leastconn-http.cfg:9: timeout: timeout client 50s carried over as idle = \"50s\": a WebSocket quiet for 50s is cut",
 				"leastconn-http.cfg:17: use_backend: ACL conditions are not carried over", "leastconn-http.cfg:25: server: carried over without slowstart", "leastconn-http.cfg:25: server: no check here"},
 		},
+		{
+			file:  "dualstack.cfg",
+			toml:  []string{"listen = \"[::]:8000\"\nipv6only = false", "listen = \"[::]:9000\"\nupstream", `balance = "source"`, `"10.0.0.1:80 id=1 max_fails=0"`},
+			notes: []string{"dualstack.cfg:7: bind: address 127.0.0.1:9000 overlaps 0.0.0.0:9000 of the bind at dualstack.cfg:5"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
