@@ -1,6 +1,6 @@
 // Command tether is an L4 TCP/TLS edge proxy for WebSocket traffic that keeps every client on
 // the backend nginx would choose (hash, hash consistent, ip_hash; the key from the client
-// address, a header, a cookie or a query argument).
+// address, a header, a cookie or a query argument) or HAProxy would (balance source).
 //
 // Usage (the text of `tether help`, which is the reference):
 //
