@@ -238,8 +238,14 @@ func DefaultTimeouts() Timeouts {
 type Upstream struct {
 	// Name is the table name (the NAME in [upstreams.NAME]).
 	Name string
-	// Balance is the balancing method (default [BalanceHashConsistent]).
+	// Balance is the balancing method (default [BalanceHashConsistent]): a
+	// name of package balance's table.
 	Balance Balance
+	// BalanceFactor is balance_factor, a percentage of at least 100
+	// (HAProxy hash-balance-factor): a backend takes a new client only
+	// while its tunnels stay within that share of the average; 0 (the
+	// default) is unbounded. Only methods with the Factor trait take it.
+	BalanceFactor int
 	// Servers in file order; in a valid Config at least one is not a
 	// backup, server names are unique, and the weights of the non-backup
 	// servers sum to at most 65536.
@@ -261,10 +267,11 @@ type Upstream struct {
 	Line int
 }
 
-// Balance is a balancing method keyed on the client address.
+// Balance is a balancing method: a name of package balance's table
+// (balance.Names).
 type Balance string
 
-// Balancing methods.
+// The balancing methods conf names itself; package balance has them all.
 const (
 	// BalanceHashConsistent is nginx `hash $remote_addr consistent;`
 	// (ketama-style ring, src/stream/ngx_stream_upstream_hash_module.c).
@@ -320,6 +327,10 @@ type Server struct {
 	// precede the hash directive). An upstream needs at least one server
 	// that is not a backup.
 	Backup bool
+	// ID is HAProxy's server id (`id=N`, 1..1048575); 0 (the default) lets
+	// the HAProxy methods number the server as HAProxy does. Only methods
+	// with the IDs trait take it.
+	ID int
 	// Resolve (nginx `resolve`) re-resolves Host while running, honouring
 	// the DNS TTL; Host is then always a name, never an IP literal.
 	Resolve bool

@@ -8,6 +8,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tether-proxy/tether/balance"
 	"github.com/tether-proxy/tether/tlsterm"
 )
 
@@ -282,8 +283,10 @@ func (p *parser) crossCheck(at keyPath, cfg *Config) {
 			switch {
 			case !ok:
 				p.errorf(lat.key("upstream"), "%s", unknownUpstream(l.Upstream, cfg.Upstreams))
-			case u.Balance == BalanceIPHash && l.HashKey.Kind != KeyRemoteAddr:
-				p.errorf(lat.key("hash_key"), "upstream %q uses ip-hash, which hashes the client address only (like nginx ip_hash); use hash-consistent or hash with hash_key", l.Upstream)
+			case l.HashKey.Kind != KeyRemoteAddr && keyOf(u) == balance.KeyAddress:
+				p.errorf(lat.key("hash_key"), "upstream %q uses %s, which hashes the client address only (like %s); use hash-consistent or hash with hash_key", l.Upstream, u.Balance, reproduces(u))
+			case l.HashKey.Kind != KeyRemoteAddr && keyOf(u) == balance.KeyNone:
+				p.errorf(lat.key("hash_key"), "upstream %q uses %s, which reads no key (like %s); use hash-consistent or hash with hash_key", l.Upstream, u.Balance, reproduces(u))
 			}
 		}
 	}
@@ -333,3 +336,18 @@ func listenConflict(a, b *Listener) (dup bool, reason string) {
 // reuseport (listener/sockopt_linux.go); elsewhere a config asking for them is refused rather
 // than silently ignored.
 var socketOptionsSupported = runtime.GOOS == "linux"
+
+// keyOf is what u's balancing method reads from a connection.
+func keyOf(u *Upstream) balance.Key {
+	m, ok := balance.Get(string(u.Balance))
+	if !ok {
+		return balance.KeyText // unknown method: already reported
+	}
+	return m.Key
+}
+
+// reproduces names the nginx or HAProxy directive of u's balancing method.
+func reproduces(u *Upstream) string {
+	m, _ := balance.Get(string(u.Balance))
+	return m.Reproduces
+}

@@ -20,7 +20,7 @@ var (
 	timeoutKeys  = []string{"handshake", "preamble", "connect", "idle", "half_close", "response"}
 	listenerKeys = []string{"name", "listen", "upstream", "preamble", "max_preamble", "ipv6only", "reuseport", "max_conns", "max_conns_per_client", "proxy_protocol_in", "hash_key", "forwarded_headers", "tls", "timeouts"}
 	tlsKeys      = []string{"cert", "key", "certs", "client_ca", "client_auth", "session_ticket_key"}
-	upstreamKeys = []string{"balance", "servers", "proxy_protocol"}
+	upstreamKeys = []string{"balance", "balance_factor", "servers", "proxy_protocol"}
 )
 
 // defaultDrainTimeout is drain_timeout when the file does not set it.

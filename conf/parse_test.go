@@ -677,6 +677,64 @@ servers = ["127.0.0.1:3001"]
 			},
 		},
 		{
+			name: "balancing methods of package balance: least-conn, HAProxy source with ids, balance_factor",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:1"
+upstream = "lc"
+[upstreams.lc]
+balance = "least-conn"
+servers = ["127.0.0.1:3001 weight=2", "127.0.0.1:3002"]
+[upstreams.src]
+balance = "source-consistent"
+balance_factor = 125
+servers = ["127.0.0.1:3001 id=7 weight=256", "127.0.0.1:3002"]
+[upstreams.ring]
+balance_factor = 100
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				lc, src, ring := c.Upstreams["lc"], c.Upstreams["src"], c.Upstreams["ring"]
+				if lc.Balance != "least-conn" || src.Balance != "source-consistent" || src.BalanceFactor != 125 ||
+					src.Servers[0].ID != 7 || src.Servers[1].ID != 0 || ring.BalanceFactor != 100 {
+					t.Errorf("got %+v %+v %+v", lc, src, ring)
+				}
+			},
+		},
+		{
+			name: "balance_factor below 100 or on a method without it; id= off HAProxy methods; HAProxy weight and id rules",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:1"
+upstream = "h"
+[upstreams.h]
+balance = "source"
+balance_factor = 150
+servers = ["127.0.0.1:3001 id=3 weight=257", "127.0.0.1:3002 id=3"]
+[upstreams.n]
+balance = "hash-consistent"
+balance_factor = 99
+servers = ["127.0.0.1:3001 id=1"]
+[[listeners]]
+name = "b"
+listen = "127.0.0.1:2"
+upstream = "lc"
+hash_key = "header:X-User"
+preamble = "http"
+[upstreams.lc]
+balance = "least-conn"
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`7: upstreams.h.balance_factor: balance "source" takes no balance_factor`,
+				`8: upstreams.h.servers[0]: server "127.0.0.1:3001": weight 257 is more than HAProxy's 256`,
+				`8: upstreams.h.servers[1]: server "127.0.0.1:3002": id=3 already given to servers[0]`,
+				`11: upstreams.n.balance_factor: 99 is below 100`,
+				`12: upstreams.n.servers[0]: server "127.0.0.1:3001": id=1 applies to the HAProxy methods only`,
+				`17: listeners[1].hash_key: upstream "lc" uses least-conn, which reads no key`,
+			},
+		},
+		{
 			name: "unknown enum values and max_preamble range",
 			in: `[[listeners]]
 name = "a"

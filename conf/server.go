@@ -17,6 +17,10 @@ import (
 // above 65536.
 const maxWeight = 1 << 16
 
+// maxServerID bounds id=: HAProxy places a server's ring points at
+// full_hash(id*4096 + n), which stays distinct below 2^20.
+const maxServerID = 1 << 20
+
 // Server defaults, as in ngx_stream_upstream_server
 // (src/stream/ngx_stream_upstream.c).
 const (
@@ -26,7 +30,7 @@ const (
 )
 
 // serverParams lists the parameters ParseServer understands, for messages.
-const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, down, backup, resolve, service=NAME"
+const serverParams = "weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, down, backup, resolve, service=NAME, id=N"
 
 // ParseServer parses one nginx stream `server` line (without the leading
 // "server" keyword, though it is tolerated, as is a trailing ";"):
@@ -217,6 +221,15 @@ func (srv *Server) setParam(name, val string, hasVal bool) error {
 			return fmt.Errorf("fail_timeout must be an nginx time such as 10s or 1m30s: %w", err)
 		}
 		srv.FailTimeout = d
+	case "id":
+		if err := valued("N"); err != nil {
+			return err
+		}
+		n, ok := ngxAtoi(val)
+		if !ok || n == 0 || n >= maxServerID {
+			return fmt.Errorf("id must be an integer from 1 to %d (HAProxy's server id; balance = \"source\" only)", maxServerID-1)
+		}
+		srv.ID = n
 	case "down":
 		if err := flag(); err != nil {
 			return err
@@ -244,7 +257,7 @@ func (srv *Server) setParam(name, val string, hasVal bool) error {
 		return fmt.Errorf("%s is not supported by tether (valid: %s)", name, serverParams)
 	default:
 		msg := "unknown parameter"
-		if sug := suggest(name, []string{"weight", "max_fails", "fail_timeout", "max_conns", "down", "backup", "resolve", "service"}); sug != "" {
+		if sug := suggest(name, []string{"weight", "max_fails", "fail_timeout", "max_conns", "down", "backup", "resolve", "service", "id"}); sug != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", sug)
 		}
 		return fmt.Errorf("%s; valid: %s", msg, serverParams)

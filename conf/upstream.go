@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tether-proxy/tether/balance"
 )
 
 // UpstreamOps are the settings of an [upstreams.NAME] table that act
@@ -132,8 +134,18 @@ func (p *parser) upstream(at keyPath, name string, m map[string]any) *Upstream {
 		p.errorf(at, "upstream name must not be empty")
 	}
 	if v, ok := m["balance"]; ok {
-		if s, ok := p.enum(at.key("balance"), v, string(BalanceHashConsistent), string(BalanceHash), string(BalanceIPHash)); ok {
+		if s, ok := p.enum(at.key("balance"), v, balance.Names()...); ok {
 			u.Balance = Balance(s)
+		}
+	}
+	if v, ok := m["balance_factor"]; ok {
+		if n, ok := p.count(at.key("balance_factor"), v, 0); ok && n < 100 {
+			p.errorf(at.key("balance_factor"), "%d is below 100: balance_factor is the most a backend may hold, in percent of the average (HAProxy hash-balance-factor), e.g. 125", n)
+		} else {
+			u.BalanceFactor = n
+		}
+		if m, _ := balance.Get(string(u.Balance)); !m.Factor {
+			p.errorf(at.key("balance_factor"), "balance %q takes no balance_factor (it bounds the load of a consistent hash: use hash-consistent or source-consistent)", u.Balance)
 		}
 	}
 	if v, ok := m["proxy_protocol"]; ok {
@@ -180,6 +192,7 @@ func (p *parser) upstream(at keyPath, name string, m map[string]any) *Upstream {
 	if v, ok := m["source"]; ok {
 		u.Source = p.sources(at.key("source"), v, u.Servers)
 	}
+	p.checkHAProxy(sat, u)
 	p.upstreamOps(at, m, u)
 	return u
 }
@@ -414,5 +427,25 @@ func (p *parser) checkWeights(at, sat keyPath, u *Upstream, complete bool) {
 	}
 	if total > maxWeight {
 		p.errorf(sat, "total weight of the non-backup servers is %d, more than %d", total, maxWeight)
+	}
+}
+
+// checkHAProxy applies HAProxy's rules to the server lines of a method that
+// reproduces HAProxy: weight at most 256 and unique ids; the other methods
+// take no id=.
+func (p *parser) checkHAProxy(sat keyPath, u *Upstream) {
+	m, _ := balance.Get(string(u.Balance))
+	ids := map[int]int{}
+	for i, s := range u.Servers {
+		switch {
+		case s.ID != 0 && !m.IDs:
+			p.errorf(sat.index(i), "server %q: id=%d applies to the HAProxy methods only (balance = \"source\" or \"source-consistent\")", s.Name, s.ID)
+		case m.IDs && s.Weight > balance.MaxHAProxyWeight:
+			p.errorf(sat.index(i), "server %q: weight %d is more than HAProxy's %d", s.Name, s.Weight, balance.MaxHAProxyWeight)
+		}
+		if j, dup := ids[s.ID]; dup && s.ID != 0 {
+			p.errorf(sat.index(i), "server %q: id=%d already given to servers[%d]", s.Name, s.ID, j)
+		}
+		ids[s.ID] = i
 	}
 }

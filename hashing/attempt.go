@@ -19,6 +19,7 @@ const inlineKey = 64
 // safe for concurrent use; it is meant to live on the stack of the connection's goroutine.
 type Attempt struct {
 	t      *Table
+	n      int // peers in the selection (len(t.peers), or Begin's n)
 	keyLen int
 	keyBuf [inlineKey]byte
 	long   []byte // the key when it is longer than inlineKey
@@ -33,13 +34,17 @@ type Attempt struct {
 }
 
 func (a *Attempt) reset(t *Table, key []byte) {
-	*a = Attempt{t: t, keyLen: len(key), big: a.big[:0]}
+	a.begin(t, len(t.peers), key)
+}
+
+func (a *Attempt) begin(t *Table, n int, key []byte) {
+	*a = Attempt{t: t, n: n, keyLen: len(key), big: a.big[:0]}
 	if len(key) <= inlineKey {
 		copy(a.keyBuf[:], key)
 	} else {
 		a.long = append([]byte(nil), key...)
 	}
-	if n := len(t.peers); n > inlineWords*64 {
+	if n > inlineWords*64 {
 		words := (n + 63) / 64
 		if cap(a.big) < words {
 			a.big = make([]uint64, words)
@@ -72,6 +77,34 @@ func (a *Attempt) tried(i int) bool {
 func (a *Attempt) setTried(i int) {
 	a.bits()[i/64] |= 1 << (uint(i) % 64)
 }
+
+// Tried reports whether peer i was already returned by Next in this attempt.
+func (a *Attempt) Tried(i int) bool {
+	if i < 0 || i >= a.n {
+		return false
+	}
+	return a.tried(i)
+}
+
+// Begin starts a for a selection algorithm outside this package over n peers, with hash key
+// key (copied, as by Start): no peer tried, no pick made. Such an algorithm records each peer
+// it returns with Mark. An Attempt begun this way cannot be passed to Table.Next.
+func (a *Attempt) Begin(n int, key []byte) { a.begin(nil, n, key) }
+
+// Key returns the hash key given to Start or Begin. It is valid until the next Start or Begin.
+func (a *Attempt) Key() []byte { return a.key() }
+
+// Mark records that peer i was returned: it is tried, and counts as one pick.
+func (a *Attempt) Mark(i int) {
+	if i < 0 || i >= a.n {
+		return
+	}
+	a.setTried(i)
+	a.picks++
+}
+
+// Picks returns the number of peers returned so far in this attempt.
+func (a *Attempt) Picks() int { return a.picks }
 
 // Start begins the selection for one connection with hash key key, e.g. the bytes of
 // AppendRemoteAddr. Start copies key, so the caller may reuse its buffer (a key built in a

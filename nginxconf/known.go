@@ -13,7 +13,7 @@ const (
 	whyTLSFixed    = "not carried over: tether's TLS settings are fixed (TLS 1.2 and 1.3, forward-secret AEAD suites, ALPN http/1.1, rotating session ticket keys)"
 	whyHeadersOut  = "not carried over: tether passes the backend's response headers through unchanged and adds none (set such headers, e.g. CORS, in the application)"
 	whyHeadersIn   = "not carried over: tether forwards the client's request head unchanged and adds no header"
-	whyForwarded   = `not carried over: tether forwards the request head unchanged and adds no forwarding header; to tell the backend who the client is, set proxy_protocol = "v1" or "v2" on the upstream (the backend must accept it)`
+	whyForwarded   = `not carried over: forwarded_headers sets X-Forwarded-For and X-Real-IP from the client address only (proxy_set_header X-Real-IP $remote_addr, X-Forwarded-For $proxy_add_x_forwarded_for), and PROXY protocol (proxy_protocol = "v1" or "v2" on the upstream) tells a backend that accepts it`
 	whyAccess      = "not carried over: tether has no access rules; filter clients in front of it (firewall)"
 	whyRateLimit   = "not carried over: tether has no request rate limits (max_conns_per_client caps concurrent connections per client address)"
 	whyKeepalive   = "not needed: tether keeps no idle backend connections; each client tunnel has its own backend connection, as with nginx stream"

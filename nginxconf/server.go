@@ -21,6 +21,9 @@ type settings struct {
 	perConn  int // max_conns_per_client
 	timeouts []timeoutOut
 	comments []string
+	// forwarded is set when proxy_set_header lines ask for the client's address in
+	// X-Real-IP / X-Forwarded-For: tether's forwarded_headers (http only).
+	forwarded string
 
 	tls     *tlsOut // computed on the first ssl listen
 	tlsDone bool
@@ -132,7 +135,46 @@ func (t *translator) httpServer(s *scope, srv *Directive) {
 	t.timeout(main.sc, "proxy_read_timeout", "idle", set, "nginx's proxy_read_timeout default (60s) closed quiet WebSockets; tether's idle default is 1h")
 	t.headerBuffers(s, set)
 	t.limitConn(main.sc, set)
+	t.forwardedHeaders(main.sc, set)
 	t.listens(s, srv, set)
+}
+
+// forwardingValues are the proxy_set_header values tether's forwarded_headers reproduces, by
+// header: the client's address, or nginx's X-Forwarded-For chain with it appended, and the
+// scheme.
+var forwardingValues = map[string][]string{
+	"x-real-ip":         {"$remote_addr", "$binary_remote_addr"},
+	"x-forwarded-for":   {"$proxy_add_x_forwarded_for", "$remote_addr"},
+	"x-forwarded-proto": {"$scheme"},
+}
+
+// forwardedHeaders carries proxy_set_header X-Real-IP $remote_addr and X-Forwarded-For
+// $proxy_add_x_forwarded_for (and X-Forwarded-Proto $scheme alongside them) over as
+// forwarded_headers, which sets exactly those headers in the request head tether replays.
+func (t *translator) forwardedHeaders(s *scope, set *settings) {
+	var used []*Directive
+	addr := false
+	for _, d := range s.nearest("proxy_set_header") {
+		if len(d.Args) != 2 {
+			continue
+		}
+		name := strings.ToLower(d.Args[0])
+		for _, v := range forwardingValues[name] {
+			if d.Args[1] == v {
+				used = append(used, d)
+				addr = addr || name != "x-forwarded-proto"
+			}
+		}
+	}
+	if !addr {
+		return
+	}
+	t.use(used...)
+	var what []string
+	for _, d := range used {
+		what = append(what, fmt.Sprintf("%s %s (%s)", d.Args[0], d.Args[1], pos(d)))
+	}
+	set.forwarded = "proxy_set_header " + strings.Join(what, ", ") + "; tether sets X-Forwarded-For, X-Real-IP and X-Forwarded-Proto, replacing a client's own unless its address is in trusted"
 }
 
 // location is a location block with the scope it sees and its proxy_pass, if any.
@@ -264,7 +306,15 @@ func (t *translator) timeout(s *scope, directive, key string, set *settings, def
 	}
 	t.use(d)
 	set.timeouts = append(set.timeouts, timeoutOut{key: key, value: formatDuration(dur), comment: fmt.Sprintf("%s %s (%s)", directive, d.Args[0], pos(d))})
+	if key == "idle" && dur <= quietLimit {
+		t.note(d, "carried over as idle = %q, but a WebSocket quiet for %s is then cut: the classic complaint these settings cause (tether's default is 1h; raise it unless the application pings more often)",
+			formatDuration(dur), formatDuration(dur))
+	}
 }
+
+// quietLimit is the idle timeout at or below which import-nginx warns: nginx's own 60s
+// proxy_read_timeout default is what cuts quiet WebSockets.
+const quietLimit = 60 * time.Second
 
 // headerBuffers carries large_client_header_buffers N SIZE over as max_preamble = N*SIZE,
 // nginx's bound on a whole request head.

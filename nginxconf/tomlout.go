@@ -84,6 +84,9 @@ func (t *translator) writeListener(b *bytes.Buffer, l *listenerOut) {
 	if set.maxPre > 0 {
 		fmt.Fprintf(b, "max_preamble = %d  # large_client_header_buffers\n", set.maxPre)
 	}
+	if set.forwarded != "" {
+		fmt.Fprintf(b, "forwarded_headers = {}  # %s\n", oneLine(set.forwarded))
+	}
 	if set.perConn > 0 {
 		fmt.Fprintf(b, "max_conns_per_client = %d  # limit_conn on $binary_remote_addr\n", set.perConn)
 	}

@@ -109,6 +109,9 @@ func listenerSummary(l *conf.Listener) string {
 	if l.ProxyIn != nil {
 		s += fmt.Sprintf(" proxy_in=%v/%v", l.ProxyIn.Trusted, l.ProxyIn.Timeout)
 	}
+	if l.Forwarded != nil {
+		s += " forwarded"
+	}
 	if l.MaxConnsPerClient > 0 {
 		s += fmt.Sprintf(" per_client=%d", l.MaxConnsPerClient)
 	}
@@ -286,6 +289,29 @@ http {
 				"127.0.0.1:5001 hash-consistent [127.0.0.1:5001]",
 			},
 			notes: []string{`11 proxy_pass: the URI part "/v2/" is not carried over`},
+		},
+		{
+			name: "forwarding headers become forwarded_headers; a quiet timeout of 60s or less is carried and warned about",
+			conf: `http {
+  upstream web { hash $remote_addr consistent; server 127.0.0.1:4001; }
+  server { listen 7010; location / { proxy_pass http://web; proxy_set_header X-Real-IP $remote_addr; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_read_timeout 60s; } }
+  server { listen 7011; location / { proxy_pass http://web; proxy_set_header X-Forwarded-For $http_x_forwarded_for; proxy_read_timeout 61s; } }
+}
+stream {
+  upstream app { hash $remote_addr consistent; server 127.0.0.1:3001; }
+  server { listen 7012; proxy_pass app; proxy_timeout 30s; }
+}`,
+			listeners: []string{
+				"web-7010 0.0.0.0:7010 -> web http forwarded idle=1m0s",
+				"web-7011 0.0.0.0:7011 -> web http idle=1m1s",
+				"app-7012 0.0.0.0:7012 -> app none idle=30s",
+			},
+			upstreams: []string{"web hash-consistent [127.0.0.1:4001]", "app hash-consistent [127.0.0.1:3001]"},
+			notes: []string{
+				`3 proxy_read_timeout: carried over as idle = "1m", but a WebSocket quiet for 1m is then cut`,
+				"4 proxy_set_header: not carried over: forwarded_headers sets X-Forwarded-For",
+				`8 proxy_timeout: carried over as idle = "30s", but a WebSocket quiet for 30s is then cut`,
+			},
 		},
 		{
 			name: "PROXY protocol in",

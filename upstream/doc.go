@@ -1,7 +1,8 @@
 // Package upstream is the live side of one `[upstreams.NAME]` block: the resolved backend
-// peers, their health, the hash table that chooses among them, and the dial loop that tries the
-// next peer when a connect fails, the way nginx's proxy_next_upstream does for a stream
-// upstream.
+// peers, their health, the balancer that chooses among them (built from package balance's table
+// by the upstream's `balance` name; the pool knows only the balance.Balancer interface), and the
+// dial loop that tries the next peer when a connect fails, the way nginx's proxy_next_upstream
+// does for a stream upstream.
 //
 // Health has three sources, and a peer failing any of them is skipped the way nginx skips a
 // `down` server (the client is hashed on to the next point of the ring):
@@ -15,7 +16,7 @@
 //
 // Servers marked `resolve` are looked up again while tether runs (resolve.go): with a
 // configured `resolver`, by a small RFC 1035 client that learns the TTL (dns.go, dnsmsg.go);
-// otherwise by the system resolver every resolve_interval. The peers and the hash table form an
+// otherwise by the system resolver every resolve_interval. The peers and the balancer form an
 // immutable view swapped atomically, and with `hash consistent` the ring does not change when
 // a name's addresses do, so only the clients of a removed address move.
 //

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tether-proxy/tether/balance"
 	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/hashing"
 )
@@ -26,8 +27,8 @@ type Dialer interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
 }
 
-// Pool is one upstream's peers and the hash table that chooses among them. It is safe for
-// concurrent use. The peers and the table form an immutable view that Connect loads once; a
+// Pool is one upstream's peers and the balancer that chooses among them. It is safe for
+// concurrent use. The peers and the balancer form an immutable view that Connect loads once; a
 // DNS change of a `resolve` server swaps in a new view atomically.
 //
 // A Pool built by New serves Connect and Lookup at once. Start runs its background work
@@ -37,13 +38,13 @@ type Pool struct {
 	Name          string
 	ProxyProtocol conf.ProxyProtocol
 
-	cfg  *conf.Upstream
-	mode hashing.Mode
-	r    Resolver   // names without resolve, and resolve names when cfg.Resolvers is empty
-	dns  *dnsClient // resolve names when cfg.Resolvers is set
-	src  sources    // the source addresses connections bind, by family
-	view atomic.Pointer[view]
-	ttl  []time.Duration // by server line: the TTL of New's answer, for the first re-resolution
+	cfg    *conf.Upstream
+	method balance.Method // the row of package balance's table for cfg.Balance
+	r      Resolver       // names without resolve, and resolve names when cfg.Resolvers is empty
+	dns    *dnsClient     // resolve names when cfg.Resolvers is set
+	src    sources        // the source addresses connections bind, by family
+	view   atomic.Pointer[view]
+	ttl    []time.Duration // by server line: the TTL of New's answer, for the first re-resolution
 
 	mu      sync.Mutex // guards the fields below and serialises view swaps
 	prev    *Pool      // the pool this one replaces, until Start takes its state over
@@ -57,15 +58,15 @@ type Pool struct {
 	checker *checker
 }
 
-// view is one immutable generation of the peer list and its hash table.
+// view is one immutable generation of the peer list and its balancer.
 type view struct {
 	peers  []*Peer
 	lines  [][]*Peer // the peers of each server line, by index in cfg.Servers
-	table  *hashing.Table
+	bal    balance.Balancer
 	single bool // exactly one primary peer: nginx neither counts its failures nor retries it
 
 	sharesOnce sync.Once
-	shares     []float64
+	sharesv    []float64
 }
 
 // New resolves every server line of u (IPv4 addresses first, then IPv6, as nginx's
@@ -78,15 +79,13 @@ type view struct {
 // over-admits. A `resolve` server that fails to resolve keeps prev's addresses. prev keeps
 // working until it is closed; call Start on the new pool, then Close on prev.
 func New(ctx context.Context, u *conf.Upstream, r Resolver, prev *Pool) (*Pool, error) {
-	p := &Pool{Name: u.Name, ProxyProtocol: u.ProxyProtocol, cfg: u, r: r, prev: prev,
-		mode: hashing.Consistent, ttl: make([]time.Duration, len(u.Servers)), drains: map[string]*drain{},
-		src: newSources(u.Source)}
-	switch u.Balance {
-	case conf.BalanceHash:
-		p.mode = hashing.Plain
-	case conf.BalanceIPHash:
-		p.mode = hashing.IPHash
+	method, ok := balance.Get(string(u.Balance))
+	if !ok {
+		return nil, fmt.Errorf("upstream %s: unknown balance %q", u.Name, u.Balance)
 	}
+	p := &Pool{Name: u.Name, ProxyProtocol: u.ProxyProtocol, cfg: u, r: r, prev: prev,
+		method: method, ttl: make([]time.Duration, len(u.Servers)), drains: map[string]*drain{},
+		src: newSources(u.Source)}
 	if len(u.Resolvers) > 0 {
 		p.dns = &dnsClient{servers: u.Resolvers, timeout: dnsTimeout}
 	}
@@ -196,26 +195,26 @@ func orderAddrs(addrs []netip.Addr) []netip.Addr {
 	return ordered
 }
 
-// newView builds the hash table over lines, flattened in server-line order.
+// newView builds the balancer over lines, flattened in server-line order.
 func (p *Pool) newView(lines [][]*Peer) (*view, error) {
 	v := &view{lines: lines}
-	var hp []hashing.Peer
+	var bp []balance.Peer
 	primaries := 0
 	for _, line := range lines {
 		for _, peer := range line {
 			v.peers = append(v.peers, peer)
 			s := peer.Server
-			hp = append(hp, hashing.Peer{Name: s.Name, Weight: s.Weight, Backup: s.Backup})
+			bp = append(bp, balance.Peer{Name: s.Name, Weight: s.Weight, Backup: s.Backup, Down: s.Down, ID: s.ID})
 			if !s.Backup {
 				primaries++
 			}
 		}
 	}
-	t, err := hashing.New(p.mode, hp)
+	b, err := balance.New(p.method.Name, bp, balance.Options{Factor: p.cfg.BalanceFactor})
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", p.Name, err)
 	}
-	v.table = t
+	v.bal = b
 	v.single = primaries == 1
 	return v, nil
 }
@@ -237,22 +236,32 @@ func (v *view) line(s conf.Server) []*Peer {
 // Peers returns the pool's current peers in server-line order.
 func (p *Pool) Peers() []*Peer { return p.view.Load().peers }
 
-// Table returns the current hash table, e.g. for ring shares; it is indexed like Peers.
-func (p *Pool) Table() *hashing.Table { return p.view.Load().table }
+// Shares returns each current peer's share of new clients with every peer not marked `down`
+// healthy and idle (the balancer's Shares), indexed like Peers.
+func (p *Pool) Shares() []float64 { return p.view.Load().shares() }
+
+// Method returns the row of package balance's table the pool balances with: its name and
+// traits.
+func (p *Pool) Method() balance.Method { return p.method }
 
 // Lookup returns the peer a live connection with hash key would get if every peer that is not
-// marked `down` were healthy: the answer of `tether lookup`. It runs the same selection code as
-// Connect. It returns nil when no peer is usable.
+// marked `down` were healthy and idle: the answer of `tether lookup`. It runs the same selection
+// code as Connect. It returns nil when no peer is usable.
 func (p *Pool) Lookup(key []byte) *Peer {
 	v := p.view.Load()
-	var a hashing.Attempt
-	v.table.Start(&a, key)
-	i := v.table.Next(&a, configuredHealth(v.peers))
+	a := attempts.Get().(*hashing.Attempt)
+	defer attempts.Put(a)
+	v.bal.Start(a, key)
+	i := v.bal.Next(a, configuredHealth(v.peers))
 	if i < 0 {
 		return nil
 	}
 	return v.peers[i]
 }
+
+// attempts recycles the per-connection selection state: it escapes through the Balancer
+// interface, and a connection should not cost an allocation for it.
+var attempts = sync.Pool{New: func() any { return new(hashing.Attempt) }}
 
 // Logger is where Connect reports failed connects; *slog.Logger is one.
 type Logger interface {
@@ -270,11 +279,12 @@ var ErrNoPeer = errors.New("no live upstreams")
 // that failed for want of tether's own resources: the error is then a *LocalError.
 func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log Logger) (net.Conn, *Lease, error) {
 	v := p.view.Load()
-	var a hashing.Attempt
-	v.table.Start(&a, key)
+	a := attempts.Get().(*hashing.Attempt)
+	defer attempts.Put(a)
+	v.bal.Start(a, key)
 	var errs []error
 	for range len(v.peers) {
-		i := v.table.Next(&a, (*liveHealth)(v))
+		i := v.bal.Next(a, (*liveHealth)(v))
 		if i < 0 {
 			break
 		}

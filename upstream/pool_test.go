@@ -214,21 +214,26 @@ func (d *staticDialer) DialContext(context.Context, string, string) (net.Conn, e
 // TestConnectAllocations keeps the per-tunnel cost of health and drain bookkeeping to the one
 // Lease that registers the tunnel with its peer.
 func TestConnectAllocations(t *testing.T) {
-	p := mustPool(t, conf.BalanceHashConsistent, "127.0.0.1:3001", "127.0.0.1:3002", "127.0.0.1:3003")
-	c1, c2 := net.Pipe()
-	defer c1.Close()
-	defer c2.Close()
-	d := &staticDialer{c1}
-	key := []byte("127.0.0.9")
-	allocs := testing.AllocsPerRun(200, func() {
-		_, lease, err := p.Connect(context.Background(), key, d, quiet)
-		if err != nil {
-			t.Fatal(err)
+	for _, b := range []conf.Balance{conf.BalanceHashConsistent, "least-conn", "source", "source-consistent"} {
+		p := mustPool(t, b, "127.0.0.1:3001", "127.0.0.1:3002", "127.0.0.1:3003")
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		d := &staticDialer{c1}
+		key := []byte("127.0.0.9")
+		if b != conf.BalanceHashConsistent {
+			key = []byte{127, 0, 0, 9}
 		}
-		lease.Release()
-	})
-	if allocs > 1 {
-		t.Errorf("Connect + Release: %v allocations, want at most 1 (the Lease)", allocs)
+		allocs := testing.AllocsPerRun(200, func() {
+			_, lease, err := p.Connect(context.Background(), key, d, quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lease.Release()
+		})
+		if allocs > 1 {
+			t.Errorf("balance %s: Connect + Release: %v allocations, want at most 1 (the Lease)", b, allocs)
+		}
 	}
 }
 

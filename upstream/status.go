@@ -35,7 +35,7 @@ type PeerStatus struct {
 	Active   int       `json:"active"`    // tunnels open now
 	Total    uint64    `json:"total"`     // tunnels opened since the peer appeared (a reload keeps counting)
 	Fails    int       `json:"fails"`     // failed connects counted for max_fails
-	Share    float64   `json:"share"`     // the peer's share of the hash ring (hashing.Table.Shares), health aside
+	Share    float64   `json:"share"`     // the peer's share of new clients (balance.Balancer.Shares), health aside
 	// Bytes moved by the peer's ended tunnels, each way (up: client to backend), since it
 	// appeared; a tunnel's bytes count when it ends.
 	BytesUp   uint64 `json:"bytes_up"`
@@ -53,7 +53,7 @@ type PeerStatus struct {
 // Snapshot returns the status of every current peer, in server-line order.
 func (p *Pool) Snapshot() []PeerStatus {
 	v := p.view.Load()
-	v.sharesOnce.Do(func() { v.shares = v.table.Shares() })
+	shares := v.shares()
 	now := clock()
 	p.mu.Lock()
 	deadlines := make(map[string]time.Time, len(p.drains))
@@ -66,7 +66,7 @@ func (p *Pool) Snapshot() []PeerStatus {
 		s := peer.Server
 		st := PeerStatus{
 			Server: s.Name, Addr: peer.addr, Backup: s.Backup, Weight: s.Weight, MaxConns: s.MaxConns,
-			Active: peer.Conns(), Total: peer.total.Load(), Fails: int(peer.fails.Load()), Share: v.shares[i],
+			Active: peer.Conns(), Total: peer.total.Load(), Fails: int(peer.fails.Load()), Share: shares[i],
 			BytesUp: peer.bytesUp.Load(), BytesDown: peer.bytesDn.Load(),
 		}
 		switch {
@@ -105,4 +105,10 @@ func (p *Pool) logger() *slog.Logger {
 		return p.log
 	}
 	return slog.Default().With("upstream", p.Name)
+}
+
+// shares computes the balancer's shares once per view.
+func (v *view) shares() []float64 {
+	v.sharesOnce.Do(func() { v.sharesv = v.bal.Shares() })
+	return v.sharesv
 }

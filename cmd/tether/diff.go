@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tether-proxy/tether/balance"
 	"github.com/tether-proxy/tether/conf"
 	"github.com/tether-proxy/tether/upstream"
 )
@@ -190,11 +191,26 @@ func diffConfigs(ctx context.Context, out io.Writer, oldCfg, newCfg *conf.Config
 			}
 			pools[i] = p
 		}
+		if m := noDiff(pools); m != nil {
+			fmt.Fprintf(out, "\nupstream %s: balance %s (%s) chooses by load, not by client: no per-client comparison\n", name, m.Name, m.Reproduces)
+			continue
+		}
 		d := diffPools(pools[0], pools[1], dualStack(oldCfg, name), dualStack(newCfg, name), addrs)
 		d.oldBalance, d.newBalance = ou.Balance, nu.Balance
 		d.write(out)
 	}
 	return 0
+}
+
+// noDiff returns the method of a pool whose clients cannot be compared (its Diff trait is
+// off), or nil.
+func noDiff(pools [2]*upstream.Pool) *balance.Method {
+	for _, p := range pools {
+		if m := p.Method(); !m.Diff {
+			return &m
+		}
+	}
+	return nil
 }
 
 // upstreamNames lists the upstreams of both configurations: the old one's in file order,
@@ -292,7 +308,7 @@ func diffPools(oldP, newP *upstream.Pool, oldDual, newDual bool, addrs []netip.A
 func shares(p *upstream.Pool) (map[string]float64, map[string]bool) {
 	s, down := map[string]float64{}, map[string]bool{}
 	peers := p.Peers()
-	for i, v := range p.Table().Shares() {
+	for i, v := range p.Shares() {
 		s[peers[i].Server.Name] += v
 		if peers[i].Server.Down {
 			down[peers[i].Server.Name] = true

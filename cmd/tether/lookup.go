@@ -51,6 +51,10 @@ func cmdLookup(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tether lookup:", err)
 		return 1
 	}
+	if m := pool.Method(); !m.Lookup {
+		fmt.Fprintf(stderr, "tether lookup: upstream %s: balance %s (%s) chooses by load, not by client: no client has a fixed backend\n", u.Name, m.Name, m.Reproduces)
+		return 2
+	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	status := 0

@@ -1,6 +1,6 @@
 // Command tether is an L4 TCP/TLS edge proxy for WebSocket traffic that keeps every client on
 // the backend nginx would choose (hash, hash consistent, ip_hash; the key from the client
-// address, a header, a cookie or a query argument).
+// address, a header, a cookie or a query argument) or HAProxy would (balance source).
 //
 // Usage (the text of `tether help`, which is the reference):
 //
@@ -10,6 +10,8 @@
 //	                            print the backend each client address is sent to
 //	tether import-nginx [-dir DIR] FILE
 //	                            print the tether configuration equivalent to an nginx.conf
+//	tether import-haproxy [-dir DIR] FILE
+//	                            print the tether configuration equivalent to a haproxy.cfg
 //	tether diff [-n N] [-seed S] [-addrs FILE] OLD NEW
 //	                            preview which clients a configuration change moves
 //	tether demo [-listen ADDR]  run a TLS listener in front of built-in WebSocket echo backends
@@ -33,6 +35,9 @@ Usage:
   tether import-nginx [-dir DIR] FILE
                               print the tether configuration equivalent to an nginx.conf (with its
                               includes); what cannot be carried over is listed on stderr
+  tether import-haproxy [-dir DIR] FILE
+                              print the tether configuration equivalent to a haproxy.cfg; what
+                              cannot be carried over is listed on stderr
   tether diff [-n N] [-seed S] [-addrs FILE] OLD NEW
                               per upstream: the share of clients a change from config OLD to NEW
                               moves to another backend, from which backend to which, ring shares
@@ -64,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(rest, stdout, stderr)
 	case "import-nginx":
 		return cmdImportNginx(rest, stdout, stderr)
+	case "import-haproxy":
+		return cmdImportHAProxy(rest, stdout, stderr)
 	case "diff":
 		return cmdDiff(rest, stdout, stderr)
 	case "version", "-version", "--version":
