@@ -2,11 +2,8 @@ package upstream
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 )
 
 // SourceDialer is a Dialer that can also bind a local address before it connects; it is
@@ -72,30 +69,3 @@ func (p *Pool) Source(peer *Peer, turn uint32, try int) (netip.Addr, bool) {
 // SourceTurn returns the rotation of the peer's next connection over its upstream's sources.
 func (peer *Peer) SourceTurn() uint32 { return peer.srcTurn.Add(1) - 1 }
 
-// dial connects to peer with d, from the upstream's source addresses when it has some of the
-// peer's family: an attempt out of local ports moves on to the next source; when every source
-// is out, the error is EADDRNOTAVAIL's (a *LocalError "no local port" for Connect).
-func (p *Pool) dial(ctx context.Context, d Dialer, peer *Peer) (net.Conn, error) {
-	if len(p.src[sourceFamily(peer.Addr.Addr())]) == 0 {
-		return d.DialContext(ctx, "tcp", peer.addr)
-	}
-	sd, ok := d.(SourceDialer)
-	if !ok {
-		return nil, fmt.Errorf("upstream %s has source addresses but dialer %T cannot bind them", p.Name, d)
-	}
-	turn := peer.SourceTurn()
-	var err error
-	for try := 0; ; try++ {
-		src, ok := p.Source(peer, turn, try)
-		if !ok {
-			return nil, err
-		}
-		var conn net.Conn
-		if conn, err = sd.DialFrom(ctx, src, peer.addr); err == nil {
-			return conn, nil
-		}
-		if !errors.Is(err, syscall.EADDRNOTAVAIL) || ctx.Err() != nil {
-			return nil, err
-		}
-	}
-}
