@@ -74,6 +74,25 @@
 // goroutine driver close the sockets (which wakes a waiting goroutine), the
 // stream tunnel sets deadlines in the past.
 //
+// # Polite WebSocket endings
+//
+// With Options.WebSocket and a CloseGrace, the driven tunnel follows frame
+// boundaries both ways (wsframe.Tracker) once the backend's response head
+// said 101: every byte read into userspace is fed to the direction's
+// tracker, and a splice never goes past the end of the current frame's
+// payload, so frame headers always pass through userspace; at a header, a
+// bulk stream peeks at the next 14 bytes (recv MSG_PEEK) and splices the
+// next frame whole when it is big, and copies otherwise. When Idle or ctx
+// ends such a tunnel, each direction forwards to the end of the message in
+// flight, reading no further than the current frame, and from then on
+// reads its source only to find the peer's close frame; once both
+// directions are there, the client gets a close frame 1001 (going away)
+// and the backend a masked one, and the tunnel ends when both peers
+// answered (bounded by CloseWait), or, when a message does not finish
+// within CloseGrace, ends as without WebSocket (Result.Ending says which).
+// Framing a receiver would refuse stops the tracking (Result.FramingErr);
+// the bytes are forwarded all the same.
+//
 // The idle timeout does not reset a timer per read: the tunnel keeps its
 // last-progress time, and its one timer (a slot in the loop's heap, or a
 // time.Timer), when it fires, re-arms itself at lastProgress+Idle if bytes

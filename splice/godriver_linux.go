@@ -212,7 +212,7 @@ func (g *goDriver) abortOn(t *loopTunnel) func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if !t.stopped {
-			t.stop(Aborted, context.Cause(t.ctx))
+			t.end(Aborted, context.Cause(t.ctx))
 		}
 	})
 }

@@ -302,7 +302,7 @@ func (lp *loop) drainInbox() bool {
 			lp.add(it.t)
 		case opAbort:
 			if !it.t.stopped {
-				it.t.stop(Aborted, context.Cause(it.t.ctx))
+				it.t.end(Aborted, context.Cause(it.t.ctx))
 			}
 		}
 		items[i] = inboxItem{}

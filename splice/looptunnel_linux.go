@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tether-proxy/tether/wsframe"
 )
 
 // tlsRecordsOverhead is what a read into a TLS destination leaves free of
@@ -58,6 +60,15 @@ type loopTunnel struct {
 	reason    Reason
 	err       error
 	stopAbort func() bool
+
+	// A polite WebSocket ending (wsending_linux.go).
+	ending     uint8  // endNone, endBoundary or endReplies
+	endAt      int64  // deadline of the current phase
+	endReason  Reason // why the tunnel is ending
+	endErr     error
+	cut        bool  // tether ended an upgraded tunnel whose frames it could not follow
+	wsUpgraded bool  // the backend answered 101 (kept when tracking stops)
+	wsErr      error // why frame tracking stopped, if a peer broke the framing
 }
 
 // loopLeg is one direction of a loop tunnel: src -> dst.
@@ -72,6 +83,11 @@ type loopLeg struct {
 	notified bool  // dst was told (close_notify queued, write half to be shut)
 	done     bool
 	spliced  bool
+
+	ws       wsframe.Tracker // frame boundaries of src's stream; Off unless the tunnel tracks frames
+	reached  bool            // ending: src passed its last message; its bytes are only searched for a close frame
+	fwdClose bool            // ending: src's own close frame went to dst before the boundary
+	injected bool            // ending: tether's close frame is queued for dst (or fwdClose)
 }
 
 // written is what the leg delivered: plaintext for a TLS dst, bytes the
@@ -113,6 +129,7 @@ func (t *loopTunnel) wireLegs() {
 	t.up = loopLeg{src: &t.client, dst: &t.backend}
 	t.down = loopLeg{src: &t.backend, dst: &t.client}
 	t.hidx = -1
+	t.startTracking()
 }
 
 // start arms the timers and the context; it runs on the loop.
@@ -152,7 +169,7 @@ func (t *loopTunnel) pumpLeg(l *loopLeg) (more bool) {
 	if l.done {
 		return false
 	}
-	defer t.returnPipe(l)
+	defer t.pumped(l)
 	for budget := pumpBudget; ; {
 		if err := t.flushLeg(l); err != nil {
 			t.fail(err)
@@ -162,6 +179,10 @@ func (t *loopTunnel) pumpLeg(l *loopLeg) (more bool) {
 			return false // dst is full: its writability edge resumes us
 		}
 		if l.eof {
+			if t.ending != endNone {
+				t.endEOF(l)
+				return false
+			}
 			if !l.notified {
 				l.notified = true
 				t.sawEOF(l)
@@ -213,7 +234,7 @@ func (t *loopTunnel) burst(l *loopLeg) (n int, blocked bool) {
 		}
 		// Gather the plaintext of several records (as much as the buffer
 		// holds) and hand it to dst in one write.
-		buf := t.drv.scratch()
+		buf := t.readLimit(l, t.drv.scratch())
 		n := 0
 		var err error
 		for n < len(buf) {
@@ -227,6 +248,9 @@ func (t *loopTunnel) burst(l *loopLeg) (n int, blocked bool) {
 		l.srcMore = n > 0
 		if n > 0 {
 			t.touch()
+			if l.ws.On() && !t.track(l, buf[:n]) {
+				return n, t.stopped || t.readResult(l, err)
+			}
 			if err := t.deliver(l, buf[:n]); err != nil {
 				t.fail(err)
 				return n, true
@@ -237,25 +261,35 @@ func (t *loopTunnel) burst(l *loopLeg) (n int, blocked bool) {
 	if !src.readable {
 		return 0, true
 	}
-	if l.bulk && l.dst.tls == nil {
+	if l.bulk && l.dst.tls == nil && !l.reached {
 		if l.pipe == nil {
 			l.pipe = t.e.pipes.get()
 		}
-		if l.pipe != nil {
-			return t.spliceIn(l)
+		switch {
+		case l.pipe == nil:
+			l.bulk = false
+		case !l.ws.On():
+			return t.spliceIn(l, l.pipe.size)
+		default:
+			if n, blocked, ok := t.spliceFramed(l); ok {
+				return n, blocked
+			}
 		}
-		l.bulk = false
 	}
 	buf := t.drv.scratch()
 	if l.dst.tls != nil {
 		buf = buf[:len(buf)-tlsRecordsOverhead]
 	}
+	buf = t.readLimit(l, buf)
 	n, err := src.read(buf)
 	if n > 0 {
 		t.touch()
 		// A full buffer means a burst: splice the rest of it when both
 		// ends are plain sockets. Small messages stay one read and one write.
 		l.bulk = n == len(buf) && l.dst.tls == nil && t.e.pipes != nil
+		if l.ws.On() && !t.track(l, buf[:n]) {
+			return n, t.stopped
+		}
 		if err := t.deliver(l, buf[:n]); err != nil {
 			t.fail(err)
 			return n, true
@@ -308,10 +342,10 @@ func (t *loopTunnel) deliver(l *loopLeg, p []byte) error {
 	return nil
 }
 
-// spliceIn fills the leg's empty pipe from src once.
-func (t *loopTunnel) spliceIn(l *loopLeg) (int, bool) {
+// spliceIn fills the leg's empty pipe from src once, with at most max bytes.
+func (t *loopTunnel) spliceIn(l *loopLeg, max int) (int, bool) {
 	for {
-		n, err := rawSplice(l.src.fd, l.pipe.w, l.pipe.size, spliceFlags)
+		n, err := rawSplice(l.src.fd, l.pipe.w, max, spliceFlags)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -330,8 +364,9 @@ func (t *loopTunnel) spliceIn(l *loopLeg) (int, bool) {
 		l.inPipe = int(n)
 		l.spliced = true
 		// A small burst ends bulk mode: small messages go back to one read
-		// and one write.
-		l.bulk = n >= int64(len(t.drv.scratch()))
+		// and one write. (A burst that took all it was allowed, the rest of a
+		// WebSocket frame, does not.)
+		l.bulk = n >= int64(len(t.drv.scratch())) || n == int64(max)
 		t.touch()
 		return int(n), false
 	}
@@ -379,6 +414,15 @@ func (t *loopTunnel) flushLeg(l *loopLeg) error {
 	return nil
 }
 
+// pumped ends a pump of l: the pipe goes back if empty, and an ending
+// moves on.
+func (t *loopTunnel) pumped(l *loopLeg) {
+	t.returnPipe(l)
+	if t.ending != endNone && !t.stopped {
+		t.advanceEnding()
+	}
+}
+
 // returnPipe gives an empty pipe back between bursts; a pipe with bytes
 // stays with the leg until dst takes them.
 func (t *loopTunnel) returnPipe(l *loopLeg) {
@@ -407,8 +451,12 @@ func (t *loopTunnel) legDone() {
 	}
 }
 
-// nextDue is the earliest of the idle and half-close deadlines (0: none).
+// nextDue is the earliest of the idle and half-close deadlines (0: none),
+// or the deadline of an ending's phase.
 func (t *loopTunnel) nextDue() int64 {
+	if t.ending != endNone {
+		return t.endAt
+	}
 	due := int64(0)
 	if t.opt.Idle > 0 {
 		due = t.last + int64(t.opt.Idle)
@@ -422,13 +470,21 @@ func (t *loopTunnel) nextDue() int64 {
 // onTimer enforces Idle and HalfClose; the deadline is re-armed lazily
 // from the last progress instead of being reset on every read.
 func (t *loopTunnel) onTimer(now int64) {
+	if t.ending != endNone {
+		if t.endAt <= now {
+			t.stop(t.endReason, t.endErr) // a message unfinished, or no close reply in time
+		} else {
+			t.drv.setTimer(t, t.endAt)
+		}
+		return
+	}
 	idleAt := int64(0)
 	if t.opt.Idle > 0 {
 		idleAt = t.last + int64(t.opt.Idle)
 	}
 	switch {
 	case idleAt > 0 && idleAt <= now && (t.halfAt == 0 || idleAt <= t.halfAt):
-		t.stop(IdleTimeout, nil)
+		t.end(IdleTimeout, nil)
 	case t.halfAt > 0 && t.halfAt <= now:
 		t.stop(HalfCloseTimeout, nil)
 	default:
@@ -455,6 +511,7 @@ func (t *loopTunnel) stop(r Reason, err error) {
 	if t.stopAbort != nil {
 		t.stopAbort()
 	}
+	ending := t.endingResult()
 	for _, l := range [2]*loopLeg{&t.up, &t.down} {
 		if l.pipe != nil {
 			t.e.pipes.put(l.pipe, l.inPipe == 0)
@@ -464,7 +521,8 @@ func (t *loopTunnel) stop(r Reason, err error) {
 	t.client.close()
 	t.backend.close()
 
-	res := Result{Up: t.up.written(), Down: t.down.written(), Spliced: t.up.spliced || t.down.spliced}
+	res := Result{Up: t.up.written(), Down: t.down.written(), Spliced: t.up.spliced || t.down.spliced,
+		Ending: ending, FramingErr: t.wsErr}
 	if t.clean == 2 {
 		res.Reason = t.firstClean
 	} else {

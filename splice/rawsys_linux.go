@@ -88,3 +88,18 @@ func rawEpollAdd(epfd, fd int, ev *unix.EpollEvent) error {
 		uintptr(unsafe.Pointer(ev)), 0, 0)
 	return errnoOf(e)
 }
+
+// rawPeek is recv(fd, p, MSG_PEEK|MSG_DONTWAIT), retried on EINTR.
+func rawPeek(fd int, p []byte) (int, error) {
+	for {
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), bufPtr(p), uintptr(len(p)),
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, errnoOf(e)
+		}
+		return int(n), nil
+	}
+}

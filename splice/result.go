@@ -16,6 +16,58 @@ type Options struct {
 	// first direction finished (EOF propagated with CloseWrite). Zero or
 	// negative means unbounded (Idle still applies).
 	HalfClose time.Duration
+
+	// WebSocket says that the client asked to upgrade to WebSocket (RFC 6455
+	// section 4.1) and sent nothing after its request head. With CloseGrace
+	// above zero, the driven tunnel then follows frame boundaries both ways
+	// (wsframe.Tracker) once the backend answered 101, and when the tunnel
+	// is ended by Idle or by ctx, it ends politely (see EndingPolite). The
+	// stream tunnel does not track frames: it ends as without WebSocket.
+	WebSocket bool
+
+	// CloseGrace bounds how long a polite ending waits for the messages in
+	// flight to complete; a direction still inside a message then is cut.
+	// Zero or negative turns polite endings off (and frame tracking with
+	// them).
+	CloseGrace time.Duration
+
+	// CloseWait bounds the wait for the peers' close frames once tether sent
+	// its own; zero or negative means no wait.
+	CloseWait time.Duration
+}
+
+// Ending says how a WebSocket tunnel that tether ended (Idle, or the
+// context) went. The zero value, EndingNone, is reported for every other
+// tunnel.
+type Ending uint8
+
+// Endings.
+const (
+	// EndingNone: not a WebSocket tunnel tether ended.
+	EndingNone Ending = iota
+	// EndingPolite: each direction stopped at the first message boundary,
+	// the client got a close frame with code 1001 (going away) and the
+	// backend a masked one, both written out before TCP was closed.
+	EndingPolite
+	// EndingCut: tether closed TCP with a message unfinished after
+	// CloseGrace, with framing it could not follow, or before its close
+	// frames were out.
+	EndingCut
+)
+
+var _ fmt.Stringer = EndingNone
+
+// String returns how the access log says it: "", "ws 1001" or "cut".
+func (e Ending) String() string {
+	switch e {
+	case EndingNone:
+		return ""
+	case EndingPolite:
+		return "ws 1001"
+	case EndingCut:
+		return "cut"
+	}
+	return fmt.Sprintf("Ending(%d)", uint8(e))
 }
 
 // Reason says why a tunnel ended. The zero value, ReasonUnknown, is never
@@ -74,4 +126,11 @@ type Result struct {
 
 	// Spliced reports that at least one direction moved bytes with splice(2).
 	Spliced bool
+
+	// Ending says how a WebSocket tunnel that tether ended went.
+	Ending Ending
+
+	// FramingErr is why frame tracking stopped when a peer broke the framing
+	// rules (the bytes were forwarded all the same), nil otherwise.
+	FramingErr error
 }
