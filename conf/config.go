@@ -198,7 +198,7 @@ type Admin struct {
 }
 
 // Timeouts bounds each phase of a connection. In a parsed [Config] every
-// field is greater than zero.
+// field is greater than zero, except Response and CloseGrace (zero: off).
 type Timeouts struct {
 	// Handshake bounds the TLS handshake.
 	Handshake time.Duration
@@ -217,20 +217,26 @@ type Timeouts struct {
 	// backend a failure (max_fails). Zero (the default) waits for as long
 	// as Idle.
 	Response time.Duration
+	// CloseGrace bounds a polite WebSocket ending: when tether ends an
+	// upgraded tunnel (a drain deadline, shutdown, idle), each direction
+	// may finish the message in flight for this long before the close
+	// frames 1001 go out. Zero turns polite endings (and frame tracking) off.
+	CloseGrace time.Duration
 }
 
 // DefaultTimeouts returns the built-in defaults: handshake 10s, preamble
-// 10s, connect 5s, idle 1h, half_close 1h.
+// 10s, connect 5s, idle 1h, half_close 1h, close_grace 5s.
 //
 // The idle default is deliberately long: nginx's proxy_timeout of 10m and
 // the 60s that HAProxy users commonly set cut quiet WebSockets.
 func DefaultTimeouts() Timeouts {
 	return Timeouts{
-		Handshake: 10 * time.Second,
-		Preamble:  10 * time.Second,
-		Connect:   5 * time.Second,
-		Idle:      time.Hour,
-		HalfClose: time.Hour,
+		Handshake:  10 * time.Second,
+		Preamble:   10 * time.Second,
+		Connect:    5 * time.Second,
+		Idle:       time.Hour,
+		HalfClose:  time.Hour,
+		CloseGrace: 5 * time.Second,
 	}
 }
 

@@ -31,6 +31,8 @@
 //	half_close = "1h"            # after one side half-closes (default = idle)
 //	response   = "0s"            # first byte of the backend's answer to a request
 //	                             # head, else 504 and a backend failure (0s = off)
+//	close_grace = "5s"           # WebSocket tunnels tether ends finish the message in
+//	                             # flight, then get close frames 1001 (0s = off)
 //
 //	[[listeners]]
 //	name = "wss"

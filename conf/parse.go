@@ -17,7 +17,7 @@ import (
 // Keys each table accepts, in documentation order.
 var (
 	topKeys      = []string{"drain_timeout", "drain_spread", "max_conns", "max_handshakes", "fd_reserve", "max_memory", "engine", "admin", "timeouts", "listeners", "upstreams"}
-	timeoutKeys  = []string{"handshake", "preamble", "connect", "idle", "half_close", "response"}
+	timeoutKeys  = []string{"handshake", "preamble", "connect", "idle", "half_close", "response", "close_grace"}
 	listenerKeys = []string{"name", "listen", "upstream", "preamble", "max_preamble", "ipv6only", "reuseport", "max_conns", "max_conns_per_client", "proxy_protocol_in", "hash_key", "forwarded_headers", "tls", "timeouts"}
 	tlsKeys      = []string{"cert", "key", "certs", "client_ca", "client_auth", "session_ticket_key"}
 	upstreamKeys = []string{"balance", "balance_factor", "servers", "proxy_protocol"}
@@ -307,12 +307,13 @@ func (p *parser) timeouts(at keyPath, m map[string]any, base timeoutLayer) timeo
 	p.checkKeys(at, m, timeoutKeys, "in timeouts")
 	out := base
 	fields := map[string]*time.Duration{
-		"handshake":  &out.t.Handshake,
-		"preamble":   &out.t.Preamble,
-		"connect":    &out.t.Connect,
-		"idle":       &out.t.Idle,
-		"half_close": &out.t.HalfClose,
-		"response":   &out.t.Response,
+		"handshake":   &out.t.Handshake,
+		"preamble":    &out.t.Preamble,
+		"connect":     &out.t.Connect,
+		"idle":        &out.t.Idle,
+		"half_close":  &out.t.HalfClose,
+		"response":    &out.t.Response,
+		"close_grace": &out.t.CloseGrace,
 	}
 	for _, k := range timeoutKeys {
 		v, ok := m[k]
@@ -326,7 +327,7 @@ func (p *parser) timeouts(at keyPath, m map[string]any, base timeoutLayer) timeo
 		if k == "idle" {
 			hint = ` (to effectively disable the idle timeout use a long value such as "24h")`
 		}
-		if d, ok := p.duration(at.key(k), v, k == "response", hint); ok {
+		if d, ok := p.duration(at.key(k), v, k == "response" || k == "close_grace", hint); ok {
 			*fields[k] = d
 		}
 	}

@@ -129,9 +129,9 @@ servers = ["127.0.0.1:3001"]
 `,
 			want: func(t *testing.T, c *Config) {
 				want := []Timeouts{
-					{Handshake: 10 * time.Second, Preamble: 10 * time.Second, Connect: time.Second, Idle: 2 * time.Hour, HalfClose: 2 * time.Hour},
-					{Handshake: 500 * time.Millisecond, Preamble: 10 * time.Second, Connect: time.Second, Idle: 3 * time.Hour, HalfClose: 3 * time.Hour},
-					{Handshake: 10 * time.Second, Preamble: 90 * time.Second, Connect: time.Second, Idle: 2 * time.Hour, HalfClose: 5 * time.Minute},
+					{Handshake: 10 * time.Second, Preamble: 10 * time.Second, Connect: time.Second, Idle: 2 * time.Hour, HalfClose: 2 * time.Hour, CloseGrace: 5 * time.Second},
+					{Handshake: 500 * time.Millisecond, Preamble: 10 * time.Second, Connect: time.Second, Idle: 3 * time.Hour, HalfClose: 3 * time.Hour, CloseGrace: 5 * time.Second},
+					{Handshake: 10 * time.Second, Preamble: 90 * time.Second, Connect: time.Second, Idle: 2 * time.Hour, HalfClose: 5 * time.Minute, CloseGrace: 5 * time.Second},
 				}
 				for i, l := range c.Listeners {
 					if l.Timeouts != want[i] {
@@ -194,6 +194,42 @@ servers = ["127.0.0.1:3001"]
 					}
 				}
 			},
+		},
+		{
+			name: "close_grace: 5s by default, global, per listener, 0s turns polite endings off",
+			in: `[timeouts]
+close_grace = "2s"
+[[listeners]]
+name = "global"
+listen = "127.0.0.1:1"
+upstream = "app"
+[[listeners]]
+name = "off"
+listen = "127.0.0.1:2"
+upstream = "app"
+timeouts.close_grace = "0s"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				for i, want := range []time.Duration{2 * time.Second, 0} {
+					if got := c.Listeners[i].Timeouts.CloseGrace; got != want {
+						t.Errorf("listener %s: close_grace %v, want %v", c.Listeners[i].Name, got, want)
+					}
+				}
+			},
+		},
+		{
+			name: "close_grace: negative",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:1"
+upstream = "app"
+timeouts.close_grace = "-1s"
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{`5: listeners[0].timeouts.close_grace: duration "-1s" must not be negative`},
 		},
 		{
 			name: "response timeout: a raw listener's own, negative",

@@ -74,6 +74,7 @@ type setup struct {
 	bufp     *[]byte         // the head buffer, borrowed from the route while the head matters
 	head     preamble.Head
 	replay   []byte // bytes to replay to the backend: the head (rewritten with forwarded_headers)
+	ws       bool   // the tunnel may follow WebSocket frames (tracksFrames)
 	backend  net.Conn
 }
 
@@ -192,6 +193,7 @@ func (c *setup) readHead() *refusal {
 	}
 	c.conn.SetReadDeadline(time.Time{})
 	c.replay = (*c.bufp)[:n]
+	c.ws = tracksFrames(&c.head, n)
 	if f := rt.cfg.Forwarded; f != nil {
 		cl := &c.ss.cl
 		peer := cl.ip
@@ -308,9 +310,24 @@ func (c *setup) startTunnel() {
 		ss.logger().Debug("tunnel opened", "sni", ss.sni, "backend", ss.peer.String(), "server", ss.peer.Server.Name)
 	}
 	s.engine.Start(c.ctx, c.conn, c.backend, splice.Options{
-		Idle:      ss.rt.cfg.Timeouts.Idle,
-		HalfClose: ss.rt.cfg.Timeouts.HalfClose,
+		Idle:       ss.rt.cfg.Timeouts.Idle,
+		HalfClose:  ss.rt.cfg.Timeouts.HalfClose,
+		WebSocket:  c.ws,
+		CloseGrace: ss.rt.cfg.Timeouts.CloseGrace,
+		CloseWait:  closeWait,
 	}, ss.finish)
+}
+
+// closeWait bounds how long a polite WebSocket ending waits for the peers' close frames once
+// tether sent its own (RFC 6455 section 7.1.1: the server closes TCP first).
+const closeWait = 2 * time.Second
+
+// tracksFrames says whether the tunnel may follow WebSocket frames: the client asked to upgrade
+// (RFC 6455 section 4.1: Upgrade: websocket) and sent nothing after its head, so the tunnel's
+// first byte from the client is the first byte of a frame. Whether it did upgrade, the backend's
+// 101 tells the tunnel.
+func tracksFrames(h *preamble.Head, read int) bool {
+	return read == h.Len() && h.HasToken("Upgrade", "websocket")
 }
 
 // handshakeTLS terminates TLS on raw within the handshake timeout. The connection first waits

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/tether-proxy/tether/splice"
 )
 
 // routeMetrics are a listener's counters, created when its route is built so the per-connection
@@ -73,6 +75,16 @@ func (s *Server) refusedCounts(name string) map[string]uint64 {
 func (s *Server) WriteMetrics(w io.Writer) {
 	s.metrics.WritePrometheus(w)
 	s.writeBackendMetrics(w)
+}
+
+// wsEnded counts a WebSocket tunnel that tether ended, by how: "polite" (close frames 1001 at a
+// message boundary) or "cut" (TCP closed with a message unfinished, or framing not followed).
+func (s *Server) wsEnded(rt *route, e splice.Ending) {
+	how := "cut"
+	if e == splice.EndingPolite {
+		how = "polite"
+	}
+	s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_websocket_endings_total{listener=%q,ending=%q}`, rt.cfg.Name, how)).Inc()
 }
 
 // closed counts a tunnel that ended, by listener and reason.

@@ -66,6 +66,13 @@ func (ss *session) finish(res splice.Result) {
 	rt.metrics.bytesUp.Add(int(up))
 	rt.metrics.bytesDown.Add(int(res.Down))
 	ss.peer.AddBytes(up, res.Down)
+	if res.Ending != splice.EndingNone {
+		s.wsEnded(rt, res.Ending)
+	}
+	if res.FramingErr != nil {
+		// Once per tunnel: tracking stopped at the first bad frame; the bytes went through.
+		go ss.logger().Info("websocket framing not followed", "backend", ss.peer.String(), "err", res.FramingErr)
+	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		attrs := []slog.Attr{
 			slog.String("sni", ss.sni),
@@ -75,6 +82,9 @@ func (ss *session) finish(res splice.Result) {
 			slog.Int64("bytes_down", res.Down),
 			slog.Duration("duration", time.Since(ss.start)),
 			slog.String("reason", why),
+		}
+		if res.Ending != splice.EndingNone {
+			attrs = append(attrs, slog.String("close", res.Ending.String()))
 		}
 		if res.Err != nil && res.Reason != splice.Aborted {
 			attrs = append(attrs, slog.String("err", res.Err.Error()))
