@@ -50,7 +50,7 @@ const nodeDir = "node"
 // requireNodeModules checks that the npm packages the node scripts load are installed.
 func requireNodeModules(t testing.TB) {
 	t.Helper()
-	for _, pkg := range []string{"socket.io", "socket.io-client", "@socket.io/redis-adapter", "redis"} {
+	for _, pkg := range []string{"socket.io", "socket.io-client", "@socket.io/redis-adapter", "redis", "ws"} {
 		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", pkg, "package.json")); err != nil {
 			missing(t, "npm package "+pkg+" is not installed; npm ci --prefix e2e/node")
 		}

@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-proxy/tether/internal/nginxtest"
+	"github.com/tether-proxy/tether/internal/websocket"
+)
+
+// streamBigMessages is a WebSocket backend that sends binary messages of 100-300 KB, each starting
+// with its length (4 bytes, big endian), one every few milliseconds, until the connection ends;
+// it answers a close frame (internal/websocket's reader does).
+func streamBigMessages(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Upgrade(w, r)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; ; i++ {
+		msg := make([]byte, 100<<10+rand.IntN(200<<10))
+		for j := range msg {
+			msg[j] = byte(i)
+		}
+		binary.BigEndian.PutUint32(msg, uint32(len(msg)))
+		if err := c.WriteMessage(websocket.OpBinary, msg); err != nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// wsEnd is how a client saw its connection end.
+type wsEnd struct {
+	Event      string `json:"event"`
+	Code       int    `json:"code"`
+	Reason     string `json:"reason"`
+	WasClean   bool   `json:"wasClean"`
+	Messages   int    `json:"messages"`
+	Incomplete int    `json:"incomplete"`
+}
+
+// chromiumWebSocket opens a WebSocket in the page that counts the messages it gets (and those
+// whose length is not the one their first 4 bytes announce) and keeps its close event in
+// window.__wsEnd, a promise.
+const chromiumWebSocket = `(() => {
+  const s = {messages: 0, incomplete: 0};
+  window.__wsState = s;
+  window.__wsEnd = new Promise((resolve) => {
+    const ws = new WebSocket(%q);
+    ws.binaryType = 'arraybuffer';
+    ws.onmessage = (e) => {
+      const ok = e.data instanceof ArrayBuffer && e.data.byteLength >= 4 && new DataView(e.data).getUint32(0) === e.data.byteLength;
+      if (!ok) s.incomplete++;
+      s.messages++;
+    };
+    ws.onclose = (e) => resolve({event: 'close', code: e.code, reason: e.reason, wasClean: e.wasClean, messages: s.messages, incomplete: s.incomplete});
+  });
+  return true;
+})()`
+
+// TestBackendDrainEndsWebSocketsPolitely: a backend drained through the admin API with a short
+// deadline while it streams 100-300 KB messages: a node `ws` client and headless Chromium get
+// only whole messages, then a close frame 1001 (Chromium: wasClean true), and tether logs
+// `"close":"ws 1001"` beside `"reason":"backend drained"` (issue 14).
+func TestBackendDrainEndsWebSocketsPolitely(t *testing.T) {
+	t.Parallel()
+	paths := require(t, nodeJS, chromium)
+	requireNodeModules(t)
+	ln := listenLoopback(t)
+	hs := &http.Server{Handler: http.HandlerFunc(streamBigMessages)}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	backend := ln.Addr().String()
+
+	adminPort := nginxtest.FreePorts(t, 1)[0]
+	proc, ports, _ := startTether(t, t.TempDir(), 1, func(ports []int) string {
+		return fmt.Sprintf(`
+[admin]
+listen = "127.0.0.1:%d"
+[[listeners]]
+name = "ws"
+listen = "127.0.0.1:%d"
+upstream = "app"
+preamble = "websocket"
+[upstreams.app]
+servers = [%q]
+`, adminPort, ports[0], backend)
+	})
+	url := fmt.Sprintf("ws://127.0.0.1:%d/stream", ports[0])
+
+	node := startChild(t, "wsdrain.js", exec.Command(paths[0], filepath.Join(nodeDir, "wsdrain.js"), url))
+	d := startChromium(t)
+	if _, err := d.evaluate(fmt.Sprintf(chromiumWebSocket, url), new(bool), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	node.waitFor(t, `"event":"message"`, 20*time.Second)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var n int
+		if _, err := d.evaluate(`window.__wsState.messages`, &n, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Chromium got no message")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/drain?upstream=app&server=%s&deadline=200ms&spread=0s", adminPort, backend), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("drain: %d %s", resp.StatusCode, body)
+	}
+
+	var ends []wsEnd
+	var browser wsEnd
+	if _, err := d.evaluate(`window.__wsEnd`, &browser, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ends = append(ends, browser)
+	node.waitFor(t, `"event":"close"`, 30*time.Second)
+	for line := range strings.Lines(node.output()) {
+		var e wsEnd
+		if json.Unmarshal([]byte(line), &e) == nil && e.Event == "close" {
+			e.WasClean = true // ws has no wasClean; the close frame's code says it
+			ends = append(ends, e)
+		}
+	}
+	for i, e := range ends {
+		who := []string{"chromium", "node ws"}[min(i, 1)]
+		if e.Code != 1001 || !e.WasClean || e.Messages == 0 || e.Incomplete != 0 {
+			t.Errorf("%s: %+v; want code 1001, a clean close, whole messages only", who, e)
+		}
+	}
+	if len(ends) != 2 {
+		t.Fatalf("node printed no close:\n%s", node.output())
+	}
+	t.Logf("endings: %+v", ends)
+	proc.waitFor(t, `"close":"ws 1001"`, 10*time.Second)
+	if out := proc.output(); !strings.Contains(out, `"reason":"backend drained"`) || strings.Contains(out, `"close":"cut"`) {
+		t.Errorf("tether's log lacks the polite endings:\n%s", tail(out, 4000))
+	}
+}
