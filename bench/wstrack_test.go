@@ -1,0 +1,217 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tether-proxy/tether/conf"
+	"github.com/tether-proxy/tether/listener"
+	"github.com/tether-proxy/tether/splice"
+)
+
+// wsUpgrade is a client's opening handshake (RFC 6455 section 4.1) and wsSwitch the backend's
+// answer, enough for tether to track the tunnel's frames.
+const (
+	wsUpgrade = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	wsSwitch = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+)
+
+// Frame sizes of the WebSocket benchmarks: 256 KiB binary messages for bulk (the size of the
+// messages in issue 14's tests), and 64-byte frames (header included) for round trips.
+const (
+	wsBulkPayload = 256 << 10
+	wsBulkBytes   = 8 << 20 // per iteration
+	wsSmallFrame  = 64
+)
+
+// wsFrameHeader is a binary frame's header for a payload of n bytes, masked (with a zero key:
+// tether never reads payloads) when it goes to the server.
+func wsFrameHeader(n int, masked bool) []byte {
+	var mb byte
+	if masked {
+		mb = 0x80
+	}
+	var h []byte
+	switch {
+	case n < 126:
+		h = []byte{0x82, mb | byte(n)}
+	case n <= 0xFFFF:
+		h = binary.BigEndian.AppendUint16([]byte{0x82, mb | 126}, uint16(n))
+	default:
+		h = binary.BigEndian.AppendUint64([]byte{0x82, mb | 127}, uint64(n))
+	}
+	if masked {
+		h = append(h, 0, 0, 0, 0)
+	}
+	return h
+}
+
+// wsFrame is a whole frame of total size size (header included).
+func wsFrame(size int, masked bool) []byte {
+	hl := len(wsFrameHeader(size, masked))
+	f := wsFrameHeader(size-hl, masked)
+	if len(f) != hl {
+		f = wsFrameHeader(size-len(f), masked)
+	}
+	return append(f, make([]byte, size-len(f))...)
+}
+
+// wsRig is a tether listener (preamble "websocket") in front of an in-process backend that
+// answers 101, and one upgraded tunnel through it. The peers share the process: compare the
+// tracked and untracked runs of one benchmark, not absolute figures.
+type wsRig struct {
+	client, backend net.Conn
+	cr, br          *bufio.Reader
+}
+
+// startWSRig starts tether with close_grace (0s: no frame tracking) and opens one tunnel.
+func startWSRig(tb testing.TB, engine splice.EngineConfig, closeGrace string) *wsRig {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	eng := splice.NewEngine(engine)
+	toml := fmt.Sprintf("[[listeners]]\nname = \"ws\"\nlisten = \"127.0.0.1:%d\"\nupstream = \"peer\"\npreamble = \"websocket\"\n"+
+		"timeouts.close_grace = %q\n[upstreams.peer]\nservers = [%q]\n", freePort(tb), closeGrace, ln.Addr().String())
+	cfg, err := conf.Parse(filepath.Join(tb.TempDir(), "tether.toml"), []byte(toml))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := listener.New(context.Background(), cfg, listener.Options{Logger: slog.New(slog.DiscardHandler), Engine: eng})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := srv.Listen(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(); close(done) }()
+	r := &wsRig{}
+	tb.Cleanup(func() {
+		if r.client != nil {
+			r.client.Close()
+		}
+		if r.backend != nil {
+			r.backend.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+		eng.Close()
+	})
+	if r.client, err = net.Dial("tcp", srv.Addr("ws").String()); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.WriteString(r.client, wsUpgrade); err != nil {
+		tb.Fatal(err)
+	}
+	var ok bool
+	if r.backend, ok = <-accepted; !ok {
+		tb.Fatal("the backend accepted nothing")
+	}
+	r.cr, r.br = bufio.NewReaderSize(r.client, 256<<10), bufio.NewReaderSize(r.backend, 256<<10)
+	head := make([]byte, len(wsUpgrade))
+	if _, err := io.ReadFull(r.br, head); err != nil || string(head) != wsUpgrade {
+		tb.Fatalf("backend got %q, %v", head, err)
+	}
+	if _, err := io.WriteString(r.backend, wsSwitch); err != nil {
+		tb.Fatal(err)
+	}
+	head = make([]byte, len(wsSwitch))
+	if _, err := io.ReadFull(r.cr, head); err != nil || string(head) != wsSwitch {
+		tb.Fatalf("client got %q, %v", head, err)
+	}
+	return r
+}
+
+// bulk sends n bytes of frames from w and reads them from r, each way on its own goroutine.
+func bulk(w net.Conn, r io.Reader, frame []byte, n int) error {
+	errc := make(chan error, 1)
+	go func() {
+		for sent := 0; sent < n; sent += len(frame) {
+			if _, err := w.Write(frame); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	if _, err := io.CopyN(io.Discard, r, int64(n/len(frame)*len(frame))); err != nil {
+		return err
+	}
+	return <-errc
+}
+
+// BenchmarkWebSocketTunnel measures what following WebSocket frames (issue 14) costs a tunnel:
+// the same upgraded tunnel through a whole listener.Server with close_grace "0s" (untracked)
+// and "5s" (frames followed both ways), for 256 KiB messages each way (MB/s) and for 64-byte
+// round trips (ns/op), on the splice and copy engines.
+func BenchmarkWebSocketTunnel(b *testing.B) {
+	for _, k := range tunnelKinds[:2] {
+		for _, grace := range []string{"0s", "5s"} {
+			tracked := map[string]string{"0s": "untracked", "5s": "tracked"}[grace]
+			b.Run(k.name+"/"+tracked+"/bulk-down", func(b *testing.B) {
+				r := startWSRig(b, k.engine, grace)
+				frame := wsFrame(wsBulkPayload+10, false)
+				b.SetBytes(wsBulkBytes)
+				for b.Loop() {
+					if err := bulk(r.backend, r.cr, frame, wsBulkBytes); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(k.name+"/"+tracked+"/bulk-up", func(b *testing.B) {
+				r := startWSRig(b, k.engine, grace)
+				frame := wsFrame(wsBulkPayload+14, true)
+				b.SetBytes(wsBulkBytes)
+				for b.Loop() {
+					if err := bulk(r.client, r.br, frame, wsBulkBytes); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(k.name+"/"+tracked+"/roundtrip-64B", func(b *testing.B) {
+				r := startWSRig(b, k.engine, grace)
+				up, down := wsFrame(wsSmallFrame, true), wsFrame(wsSmallFrame, false)
+				buf := make([]byte, wsSmallFrame)
+				for b.Loop() {
+					if _, err := r.client.Write(up); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(r.br, buf); err != nil || !bytes.Equal(buf, up) {
+						b.Fatalf("backend read %v", err)
+					}
+					if _, err := r.backend.Write(down); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(r.cr, buf); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
