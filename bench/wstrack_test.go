@@ -147,11 +147,13 @@ func startWSRig(tb testing.TB, engine splice.EngineConfig, closeGrace string) *w
 	return r
 }
 
-// bulk sends n bytes of frames from w and reads them from r, each way on its own goroutine.
+// bulk sends n bytes' worth of whole frames from w and reads them from r, each way on its own
+// goroutine.
 func bulk(w net.Conn, r io.Reader, frame []byte, n int) error {
+	frames := n / len(frame)
 	errc := make(chan error, 1)
 	go func() {
-		for sent := 0; sent < n; sent += len(frame) {
+		for range frames {
 			if _, err := w.Write(frame); err != nil {
 				errc <- err
 				return
@@ -159,7 +161,7 @@ func bulk(w net.Conn, r io.Reader, frame []byte, n int) error {
 		}
 		errc <- nil
 	}()
-	if _, err := io.CopyN(io.Discard, r, int64(n/len(frame)*len(frame))); err != nil {
+	if _, err := io.CopyN(io.Discard, r, int64(frames*len(frame))); err != nil {
 		return err
 	}
 	return <-errc
