@@ -134,8 +134,8 @@ func (t *loopTunnel) advanceEnding() {
 // flushed: dst took everything l has for it.
 func (t *loopTunnel) flushed(l *loopLeg) bool { return l.dst.pending() == 0 && l.inPipe == 0 }
 
-// answered: l's source sent its close frame (or stopped making sense).
-func (t *loopTunnel) answered(l *loopLeg) bool { return l.ws.Closed() || !l.ws.On() }
+// answered: l's source sent its close frame, ended, or stopped making sense.
+func (t *loopTunnel) answered(l *loopLeg) bool { return l.ws.Closed() || l.eof || !l.ws.On() }
 
 // Close reasons sent with code 1001.
 const (
@@ -167,9 +167,16 @@ func (t *loopTunnel) injectClose(l *loopLeg) {
 	}
 }
 
-// endEOF handles a source that ended during an ending: the tunnel stops now,
-// with close frames to whichever side can still take one at a boundary.
+// endEOF handles a source that ended during an ending. After the close
+// frames went out (a server closes TCP after its close frame), the direction
+// is done and the tunnel waits for the other peer's answer; before, the
+// tunnel stops now, with close frames to whichever side can still take one
+// at a boundary.
 func (t *loopTunnel) endEOF(l *loopLeg) {
+	if t.ending == endReplies && t.flushed(l) {
+		l.done = true
+		return
+	}
 	if !l.reached && !l.ws.AtBoundary() {
 		t.stop(t.endReason, t.endErr)
 		return
