@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,124 @@ servers = [%q]
 	if out := proc.output(); !strings.Contains(out, `"reason":"backend drained"`) || strings.Contains(out, `"close":"cut"`) {
 		t.Errorf("tether's log lacks the polite endings:\n%s", tail(out, 4000))
 	}
+}
+
+// TestBackendDrainReconnectsSocketIO: Socket.io clients (socket.io-client over WebSocket, half
+// of them after long-polling) on a backend drained with a short deadline lose their connection
+// to the polite ending and reconnect at once, each to the node `tether lookup` names for its
+// address once the drained server is `down` (a drained backend is skipped like `down`); the
+// clients of the other nodes keep theirs, and tether logs every ending as `"close":"ws 1001"`.
+func TestBackendDrainReconnectsSocketIO(t *testing.T) {
+	t.Parallel()
+	nodeBin := require(t, nodeJS, redisServer)[0]
+	requireNodeModules(t)
+	nodes := startCluster(t, nodeBin, startRedis(t), 3)
+	nodeAt := make(map[string]string) // backend address -> node name
+	addrOf := make(map[string]string) // node name -> backend address
+	var servers []string
+	for _, n := range nodes {
+		nodeAt[n.addr], addrOf[n.name] = n.name, n.addr
+		servers = append(servers, fmt.Sprintf("%q", n.addr))
+	}
+	dir := t.TempDir()
+	adminPort := nginxtest.FreePorts(t, 1)[0]
+	proc, ports, config := startTether(t, dir, 1, func(ports []int) string {
+		return fmt.Sprintf(`
+[admin]
+listen = "127.0.0.1:%d"
+[[listeners]]
+name = "socketio"
+listen = "127.0.0.1:%d"
+upstream = "cluster"
+preamble = "http"
+[upstreams.cluster]
+balance = "hash-consistent"
+servers = [%s]
+`, adminPort, ports[0], strings.Join(servers, ", "))
+	})
+	specs := clientPlan(24)
+	cfg, err := json.Marshal(map[string]any{"url": fmt.Sprintf("http://127.0.0.1:%d", ports[0]), "timeoutMs": 10000, "clients": specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := startChild(t, "drainclients.js", exec.Command(nodeBin, filepath.Join(nodeDir, "drainclients.js"), string(cfg)))
+	clients.waitFor(t, `"event":"ready"`, 60*time.Second)
+	var ready struct {
+		Clients []struct{ Addr, Node string }
+	}
+	for line := range strings.Lines(clients.output()) {
+		if strings.Contains(line, `"event":"ready"`) {
+			if err := json.Unmarshal([]byte(line), &ready); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	on := make(map[string][]string) // node -> its clients
+	for _, c := range ready.Clients {
+		on[c.Node] = append(on[c.Node], c.Addr)
+	}
+	victim := ""
+	for node, addrs := range on {
+		if victim == "" || len(addrs) > len(on[victim]) {
+			victim = node
+		}
+	}
+	moved := on[victim]
+
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/drain?upstream=cluster&server=%s&deadline=200ms&spread=0s", adminPort, addrOf[victim]), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("drain: %d %s", resp.StatusCode, body)
+	}
+	type reconnected struct {
+		Event, Addr, From, Node, Reason string
+		Ms                              int
+	}
+	var got map[string]reconnected
+	err = clients.waitUntil(fmt.Sprintf("%d reconnections", len(moved)), func(out string) bool {
+		got = make(map[string]reconnected)
+		for line := range strings.Lines(out) {
+			var r reconnected
+			if json.Unmarshal([]byte(line), &r) == nil && r.Event == "reconnected" {
+				got[r.Addr] = r
+			}
+		}
+		return len(got) >= len(moved)
+	}, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Where tether sends them now: the same ring with the drained server down.
+	orig, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	downConfig := strings.Replace(string(orig), fmt.Sprintf("%q", addrOf[victim]), fmt.Sprintf("%q", addrOf[victim]+" down"), 1)
+	want := lookup(t, writeFile(t, t.TempDir(), "down.toml", downConfig), "socketio", moved)
+	for _, addr := range moved {
+		r, ok := got[addr]
+		switch {
+		case !ok:
+			t.Errorf("%s (on %s) did not reconnect", addr, victim)
+		case r.From != victim || r.Node != nodeAt[want[addr]]:
+			t.Errorf("%s moved from %s to %s; tether lookup says %s (%s)", addr, r.From, r.Node, nodeAt[want[addr]], want[addr])
+		}
+	}
+	for addr, r := range got {
+		if r.From != victim {
+			t.Errorf("%s on %s lost its connection too (%s)", addr, r.From, r.Reason)
+		}
+	}
+	_ = proc.waitUntil("the polite endings", func(out string) bool {
+		return strings.Count(out, `"close":"ws 1001"`) >= len(moved)
+	}, 10*time.Second)
+	if out := proc.output(); strings.Count(out, `"close":"ws 1001"`) < len(moved) || strings.Contains(out, `"close":"cut"`) {
+		t.Errorf("tether logged %d polite endings for %d clients:\n%s", strings.Count(out, `"close":"ws 1001"`), len(moved), tail(out, 4000))
+	}
+	t.Logf("drained %s: %d clients reconnected, e.g. %+v", victim, len(moved), got[moved[0]])
 }
