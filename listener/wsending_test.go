@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -86,5 +87,76 @@ servers = [%q]
 				t.Errorf("a cut tunnel logged a close:\n%s", p.log.String())
 			}
 		})
+	}
+}
+
+// switchThenEcho answers a request head with 101 and echoes whatever follows.
+func switchThenEcho(_ string, c net.Conn) {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return
+		}
+		if bytes.Equal(line, []byte("\r\n")) {
+			break
+		}
+	}
+	io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	io.Copy(c, br)
+}
+
+// TestBadFramingIsForwardedThenCut: a client that sends an unmasked frame (RFC 6455 section
+// 5.1 forbids it) still has it forwarded and echoed; tether stops following the tunnel, logs
+// `"msg":"websocket framing not followed"` once, and when the drain ends the tunnel it closes
+// TCP without a close frame, logged `"close":"cut"` and counted as a cut ending.
+func TestBadFramingIsForwardedThenCut(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, "ws", "127.0.0.1:0", switchThenEcho)
+	p := startProxy(t, fmt.Sprintf(`
+[[listeners]]
+name = "ws"
+listen = "127.0.0.1:%d"
+upstream = "app"
+preamble = "websocket"
+[upstreams.app]
+servers = [%q]
+`, freePort(t), b.addr()))
+	c := dialFrom(t, "127.0.0.1", p.addr("ws"))
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	unmasked := []byte{0x81, 2, 'h', 'i'}
+	c.Write(unmasked)
+	got := make([]byte, len(unmasked))
+	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, unmasked) {
+		t.Fatalf("echo of the unmasked frame: % x, %v", got, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	p.srv.Shutdown(ctx)
+	if rest, _ := io.ReadAll(br); len(rest) > 0 {
+		t.Errorf("after the drain the client got % x, want nothing (no close frame)", rest)
+	}
+	p.log.waitLog(t, `"msg":"websocket framing not followed"`, `unmasked frame from the client`, `"close":"cut"`)
+	if n := strings.Count(p.log.String(), "websocket framing not followed"); n != 1 {
+		t.Errorf("logged %d times", n)
+	}
+	var m bytes.Buffer
+	p.srv.WriteMetrics(&m)
+	if want := `tether_websocket_endings_total{listener="ws",ending="cut"} 1`; !strings.Contains(m.String(), want) {
+		t.Errorf("metrics lack %s", want)
 	}
 }

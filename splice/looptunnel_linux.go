@@ -522,7 +522,10 @@ func (t *loopTunnel) stop(r Reason, err error) {
 	t.backend.close()
 
 	res := Result{Up: t.up.written(), Down: t.down.written(), Spliced: t.up.spliced || t.down.spliced,
-		Ending: ending, FramingErr: t.wsErr}
+		Ending: ending}
+	if t.upgraded() {
+		res.FramingErr = t.wsErr // not for a tunnel that never upgraded
+	}
 	if t.clean == 2 {
 		res.Reason = t.firstClean
 	} else {

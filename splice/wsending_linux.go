@@ -34,7 +34,7 @@ func (t *loopTunnel) track(l *loopLeg, p []byte) bool {
 	switch {
 	case l.reached:
 		return false
-	case !l.ws.On():
+	case !l.ws.On() || t.wsErr != nil:
 		t.trackingLost(l)
 		return !t.stopped
 	case t.ending != endNone && l.ws.AtBoundary():
@@ -49,6 +49,11 @@ func (t *loopTunnel) track(l *loopLeg, p []byte) bool {
 func (t *loopTunnel) trackingLost(l *loopLeg) {
 	if err := l.ws.Err(); err != nil && t.wsErr == nil {
 		t.wsErr = err
+	}
+	if t.down.ws.State() == wsframe.Head {
+		// The client broke the framing before the backend answered: read on to
+		// learn whether the tunnel upgraded (track comes back here then).
+		return
 	}
 	t.wsUpgraded = t.upgraded()
 	t.up.ws.Disable()

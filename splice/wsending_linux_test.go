@@ -222,11 +222,14 @@ func TestEndingWithoutPoliteness(t *testing.T) {
 		up      []byte // what the client sends first
 		ending  Ending
 		framing string
+		upFirst bool // the client sends before the backend answers
 	}{
-		{"message unfinished", append([]byte(upgradeHead), wsFrame(true, 0x2, false, make([]byte, 1000))[:500]...), wsFrame(true, 0x1, true, []byte("x")), EndingCut, ""},
-		{"not upgraded", []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"), nil, EndingNone, ""},
-		{"unmasked client frame", []byte(upgradeHead), wsFrame(true, 0x1, false, []byte("x")), EndingCut, "unmasked"},
-		{"reserved opcode from the backend", append([]byte(upgradeHead), wsFrame(true, 0x3, false, []byte("x"))...), nil, EndingCut, "reserved opcode"},
+		{"message unfinished", append([]byte(upgradeHead), wsFrame(true, 0x2, false, make([]byte, 1000))[:500]...), wsFrame(true, 0x1, true, []byte("x")), EndingCut, "", false},
+		{"not upgraded", []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"), nil, EndingNone, "", false},
+		{"unmasked client frame", []byte(upgradeHead), wsFrame(true, 0x1, false, []byte("x")), EndingCut, "unmasked", false},
+		{"reserved opcode from the backend", append([]byte(upgradeHead), wsFrame(true, 0x3, false, []byte("x"))...), nil, EndingCut, "reserved opcode", false},
+		{"not upgraded, the client sent garbage", []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), []byte("not a frame"), EndingNone, "", true},
+		{"upgraded after the client sent garbage", []byte(upgradeHead), []byte("not a frame"), EndingCut, "reserved opcode", true},
 	}
 	for _, k := range kinds {
 		for _, tt := range tests {
@@ -236,12 +239,24 @@ func TestEndingWithoutPoliteness(t *testing.T) {
 				r := newRig(t, k.tls)
 				ctx, cancel := context.WithCancel(context.Background())
 				done := r.forward(ctx, e, Options{WebSocket: true, CloseGrace: 50 * time.Millisecond, CloseWait: hangLimit})
-				// The backend answers first, as a client waits for the 101.
-				go r.backendPeer.Write(tt.down)
-				readN(t, bufio.NewReader(r.clientPeer), len(tt.down))
-				if len(tt.up) > 0 {
-					go r.clientPeer.Write(tt.up)
-					readN(t, bufio.NewReader(r.backendPeer), len(tt.up))
+				// The backend answers first, as a client waits for the 101, unless upFirst.
+				steps := []func(){
+					func() {
+						go r.backendPeer.Write(tt.down)
+						readN(t, bufio.NewReader(r.clientPeer), len(tt.down))
+					},
+					func() {
+						if len(tt.up) > 0 {
+							go r.clientPeer.Write(tt.up)
+							readN(t, bufio.NewReader(r.backendPeer), len(tt.up))
+						}
+					},
+				}
+				if tt.upFirst {
+					steps[0], steps[1] = steps[1], steps[0]
+				}
+				for _, step := range steps {
+					step()
 				}
 				cancel()
 				res := waitResult(t, done)
