@@ -306,3 +306,52 @@ func TestPoliteIdleTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestTrackedBurstAllocs: following WebSocket frames allocates nothing: small frames (copied)
+// and 300 KB messages (peeked at and spliced to their end) cost a tracked tunnel the
+// allocations of an untracked one (those of the test's own writer goroutine), both ways.
+func TestTrackedBurstAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	small := [2][]byte{wsFrame(true, 0x2, true, make([]byte, 500)), wsFrame(true, 0x2, false, make([]byte, 500))}
+	big := [2][]byte{wsFrame(true, 0x2, true, make([]byte, 300<<10)), wsFrame(true, 0x2, false, make([]byte, 300<<10))}
+	measure := func(t *testing.T, k kind, tracked bool, frames [2][]byte) float64 {
+		e := NewEngine(k.cfg)
+		defer e.Close()
+		r := newRig(t, false)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := r.forward(ctx, e, Options{Idle: hangLimit, WebSocket: tracked, CloseGrace: 10 * time.Millisecond})
+		defer func() { cancel(); waitResult(t, done) }()
+		go r.backendPeer.Write([]byte(upgradeHead))
+		readN(t, bufio.NewReader(r.clientPeer), len(upgradeHead))
+		buf := make([]byte, len(frames[0]))
+		errc := make(chan error, 1)
+		hop := func(from, to net.Conn, frame []byte) {
+			go func() { _, err := from.Write(frame); errc <- err }()
+			if _, err := io.ReadFull(to, buf[:len(frame)]); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+		return testing.AllocsPerRun(50, func() {
+			hop(r.clientPeer, r.backendPeer, frames[0])
+			hop(r.backendPeer, r.clientPeer, frames[1])
+		})
+	}
+	for _, k := range kinds {
+		if k.tls {
+			continue
+		}
+		t.Run(k.name, func(t *testing.T) {
+			for _, frames := range [][2][]byte{small, big} {
+				untracked, tracked := measure(t, k, false, frames), measure(t, k, true, frames)
+				if tracked > untracked+0.5 {
+					t.Errorf("%d-byte frames: %.2f allocations per round trip tracked, %.2f untracked", len(frames[0]), tracked, untracked)
+				}
+			}
+		})
+	}
+}
