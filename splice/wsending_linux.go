@@ -168,6 +168,7 @@ func (t *loopTunnel) injectClose(l *loopLeg) {
 	var buf [14 + 2 + len(closeReasonGoing)]byte
 	frame := wsframe.AppendClose(buf[:0], wsframe.CloseGoingAway, reason, toServer, key)
 	if err := t.deliver(l, frame); err != nil {
+		l.injected = false // not out: the ending is a cut
 		t.fail(err)
 	}
 }
