@@ -91,7 +91,9 @@
 // answered (bounded by CloseWait), or, when a message does not finish
 // within CloseGrace, ends as without WebSocket (Result.Ending says which).
 // Framing a receiver would refuse stops the tracking (Result.FramingErr);
-// the bytes are forwarded all the same.
+// the bytes are forwarded all the same. The stream tunnel does the same
+// steps on its legs' goroutines, a read deadline in the past making a
+// blocked Read return when the ending needs a leg's turn.
 //
 // The idle timeout does not reset a timer per read: the tunnel keeps its
 // last-progress time, and its one timer (a slot in the loop's heap, or a

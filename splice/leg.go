@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+
+	"github.com/tether-proxy/tether/wsframe"
 )
 
 // side names an end of the tunnel.
@@ -46,6 +48,17 @@ type leg struct {
 	srcSide  side
 	src, dst net.Conn
 	n        int64 // bytes written to dst; read by Forward after the leg ended
+
+	ws        wsframe.Tracker // frame boundaries of src's stream (the leg goroutine's); Off unless followed
+	sawFrames bool            // the leg goroutine's: its tracker passed the backend's 101
+
+	// A polite ending (wsstream.go), under t.mu.
+	reached   bool // src passed its last message; its bytes are only searched for a close frame
+	fwdClose  bool // src's own close frame went to dst before the boundary
+	injecting bool // the leg is writing its close frame
+	injected  bool // the leg's close frame is out (or fwdClose)
+	answered  bool // src sent its close frame after the boundary, or ended
+	kicked    bool // a read deadline in the past interrupts the leg's Read
 }
 
 func (l *leg) init(t *tunnel, s side, src, dst net.Conn) {
@@ -84,6 +97,9 @@ func (l *leg) copyStream() error {
 	bp := pool.get()
 	defer pool.put(bp)
 	buf := *bp
+	if l.ws.On() {
+		return l.copyFramed(buf)
+	}
 	for {
 		n, err := l.src.Read(buf)
 		if n > 0 {
@@ -98,6 +114,62 @@ func (l *leg) copyStream() error {
 		case err != nil:
 			return &legError{side: l.srcSide, op: "read", err: err}
 		case l.t.stopping.Load():
+			return errStopped
+		}
+	}
+}
+
+// copyFramed is copyStream for a stream whose frames are followed (see wsstream.go): between
+// reads it takes its turn in a polite ending, and during one it reads no further than the
+// current frame until its message ends, then forwards nothing more.
+func (l *leg) copyFramed(buf []byte) error {
+	t := l.t
+	for {
+		ending := t.wsEnding.Load()
+		if ending {
+			if err := t.endTurn(l); err != nil {
+				return err
+			}
+		}
+		rbuf := buf
+		if ending && !l.reached && l.ws.State() == wsframe.Frames {
+			rbuf = buf[:min(int64(len(buf)), l.ws.Need())]
+		}
+		n, err := l.src.Read(rbuf)
+		if n > 0 {
+			t.touch()
+			p := rbuf[:n]
+			switch {
+			case l.reached:
+				l.ws.Feed(p)
+				t.noteAnswer(l)
+				p = nil
+			case t.wsEnding.Load():
+				p = p[:t.forwardable(l, p)]
+			default:
+				t.follow(l, p)
+			}
+			if len(p) > 0 {
+				if werr := l.write(p); werr != nil {
+					return werr
+				}
+			}
+		}
+		if err != nil && t.wsEnding.Load() && !t.stopping.Load() {
+			var ne net.Error
+			switch {
+			case err == io.EOF:
+				return t.endEOF(l)
+			case errors.As(err, &ne) && ne.Timeout():
+				continue // a kick: the ending wants the leg's turn
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return io.EOF
+		case err != nil:
+			return &legError{side: l.srcSide, op: "read", err: err}
+		case t.stopping.Load():
 			return errStopped
 		}
 	}

@@ -19,10 +19,9 @@ type Options struct {
 
 	// WebSocket says that the client asked to upgrade to WebSocket (RFC 6455
 	// section 4.1) and sent nothing after its request head. With CloseGrace
-	// above zero, the driven tunnel then follows frame boundaries both ways
+	// above zero, the tunnel then follows frame boundaries both ways
 	// (wsframe.Tracker) once the backend answered 101, and when the tunnel
-	// is ended by Idle or by ctx, it ends politely (see EndingPolite). The
-	// stream tunnel does not track frames: it ends as without WebSocket.
+	// is ended by Idle or by ctx, it ends politely (see EndingPolite).
 	WebSocket bool
 
 	// CloseGrace bounds how long a polite ending waits for the messages in

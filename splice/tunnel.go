@@ -38,6 +38,16 @@ type tunnel struct {
 	firstClean  Reason // ClientClosed or BackendClosed: whose EOF came first
 	halfCloseAt int64  // ns since base; 0 if not half-closed or no HalfClose
 	timer       *time.Timer
+
+	// A polite WebSocket ending (wsstream.go).
+	wsEnding  atomic.Bool // the ending began: legs look at it between reads
+	wsUp      atomic.Bool // the backend answered 101
+	endPhase  uint8       // endNone, endBoundary or endReplies; under mu, as the fields below
+	endReason Reason
+	endErr    error
+	endAt     int64 // ns since base: the end of the ending's current phase
+	cut       bool  // tether ended an upgraded tunnel whose frames it could not follow
+	wsErr     error // why frame tracking stopped, if a peer broke the framing
 }
 
 func (t *tunnel) forward() Result {
@@ -53,6 +63,7 @@ func (t *tunnel) forward() Result {
 
 	t.up.init(t, sideClient, t.client, t.backend)
 	t.down.init(t, sideBackend, t.backend, t.client)
+	t.startTracking()
 
 	t.opt.Idle, t.opt.HalfClose = max(t.opt.Idle, 0), max(t.opt.HalfClose, 0)
 	t.base = time.Now()
@@ -110,7 +121,10 @@ func (t *tunnel) result() Result {
 	if t.timer != nil {
 		t.timer.Stop()
 	}
-	r := Result{Up: t.up.n, Down: t.down.n}
+	r := Result{Up: t.up.n, Down: t.down.n, Ending: t.endingResult()}
+	if t.wsUp.Load() {
+		r.FramingErr = t.wsErr // not for a tunnel that never upgraded
+	}
 	if t.clean == 2 {
 		// Both EOFs propagated: a normal end, even if a timeout raced with it.
 		r.Reason = t.firstClean
@@ -151,6 +165,8 @@ func (t *tunnel) legDone(l *leg, err error) {
 		}
 	case t.stopped:
 		// A consequence of the teardown; its cause is already recorded.
+	case err == errEnded:
+		// The source ended during a polite ending: the other leg or the timer ends it.
 	default:
 		r := ClientError
 		if le, ok := err.(*legError); ok && le.side == sideBackend {
@@ -169,10 +185,18 @@ func (t *tunnel) onTimer() {
 		return
 	}
 	now := t.now()
+	if t.endPhase != endNone {
+		if t.endAt <= now {
+			t.stopLocked(t.endReason, t.endErr) // a message unfinished, or no close reply in time
+		} else {
+			t.timer.Reset(time.Duration(t.endAt - now))
+		}
+		return
+	}
 	idleAt, halfAt := t.idleAtLocked(), t.halfCloseAt
 	switch {
 	case idleAt > 0 && idleAt <= now && (halfAt == 0 || idleAt <= halfAt):
-		t.stopLocked(IdleTimeout, nil)
+		t.endLocked(IdleTimeout, nil)
 	case halfAt > 0 && halfAt <= now:
 		t.stopLocked(HalfCloseTimeout, nil)
 	default:
@@ -202,7 +226,7 @@ func (t *tunnel) abort() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.stopped {
-		t.stopLocked(Aborted, context.Cause(t.ctx))
+		t.endLocked(Aborted, context.Cause(t.ctx))
 	}
 }
 

@@ -3,18 +3,9 @@
 package splice
 
 import (
-	"crypto/rand"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/tether-proxy/tether/wsframe"
-)
-
-// Phases of a polite ending (loopTunnel.ending).
-const (
-	endNone     uint8 = iota
-	endBoundary       // each direction forwards to the end of its message, then reads its source only for a close frame
-	endReplies        // close frames sent both ways: waiting for the peers' close frames
 )
 
 // startTracking follows frames both ways when the tunnel may end politely.
@@ -142,12 +133,6 @@ func (t *loopTunnel) flushed(l *loopLeg) bool { return l.dst.pending() == 0 && l
 // answered: l's source sent its close frame, ended, or stopped making sense.
 func (t *loopTunnel) answered(l *loopLeg) bool { return l.ws.Closed() || l.eof || !l.ws.On() }
 
-// Close reasons sent with code 1001.
-const (
-	closeReasonIdle  = "idle timeout"
-	closeReasonGoing = "going away"
-)
-
 // injectClose queues a close frame 1001 for l's destination, masked toward
 // the backend (RFC 6455 section 5.3), unless the peer's own close frame
 // already went there.
@@ -156,18 +141,8 @@ func (t *loopTunnel) injectClose(l *loopLeg) {
 	if l.fwdClose {
 		return
 	}
-	reason := closeReasonGoing
-	if t.endReason == IdleTimeout {
-		reason = closeReasonIdle
-	}
-	var key [4]byte
-	toServer := l == &t.up
-	if toServer {
-		_, _ = rand.Read(key[:])
-	}
-	var buf [14 + 2 + len(closeReasonGoing)]byte
-	frame := wsframe.AppendClose(buf[:0], wsframe.CloseGoingAway, reason, toServer, key)
-	if err := t.deliver(l, frame); err != nil {
+	var buf [maxCloseFrame]byte
+	if err := t.deliver(l, appendCloseFrame(buf[:0], t.endReason, l == &t.up)); err != nil {
 		l.injected = false // not out: the ending is a cut
 		t.fail(err)
 	}

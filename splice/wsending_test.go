@@ -1,5 +1,3 @@
-//go:build linux
-
 package splice
 
 import (
@@ -15,6 +13,36 @@ import (
 	"testing"
 	"time"
 )
+
+// wsKind is a variant the polite-ending tests run over: every kind of the driven tunnel, and
+// the stream tunnel, plain (as off Linux) and with a *tls.Conn made by tls.Server.
+type wsKind struct {
+	kind
+	stream, foreign bool
+}
+
+var wsKinds = func() []wsKind {
+	var ks []wsKind
+	for _, k := range kinds {
+		ks = append(ks, wsKind{kind: k})
+	}
+	return append(ks,
+		wsKind{kind: kind{"stream/plain", false, EngineConfig{}}, stream: true},
+		wsKind{kind: kind{"stream/tls", true, EngineConfig{}}, stream: true, foreign: true})
+}()
+
+// rig returns the variant's rig.
+func (k wsKind) rig(t *testing.T) *rig { return newRigWith(t, k.tls, k.foreign) }
+
+// forward runs the variant's tunnel in the background.
+func (k wsKind) forward(ctx context.Context, e *Engine, r *rig, opt Options) <-chan Result {
+	if !k.stream {
+		return r.forward(ctx, e, opt)
+	}
+	ch := make(chan Result, 1)
+	go func() { ch <- e.forwardStream(ctx, r.client, r.backend, opt) }()
+	return ch
+}
 
 const upgradeHead = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 
@@ -141,13 +169,13 @@ func closePeer(c net.Conn, br *bufio.Reader, mask bool, out chan<- peerResult) {
 // and reports EndingPolite, on every engine and client leg.
 func TestPoliteEndingDrain(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 200<<10/16)
-	for _, k := range kinds {
+	for _, k := range wsKinds {
 		t.Run(k.name, func(t *testing.T) {
 			e := NewEngine(k.cfg)
 			defer e.Close()
-			r := newRig(t, k.tls)
+			r := k.rig(t)
 			ctx, cancel := context.WithCancelCause(context.Background())
-			done := r.forward(ctx, e, Options{WebSocket: true, CloseGrace: hangLimit, CloseWait: hangLimit})
+			done := k.forward(ctx, e, r, Options{WebSocket: true, CloseGrace: hangLimit, CloseWait: hangLimit})
 
 			msg := wsFrame(true, 0x2, false, big)
 			down := append([]byte(upgradeHead), wsFrame(true, 0x2, false, []byte("first"))...)
@@ -231,14 +259,14 @@ func TestEndingWithoutPoliteness(t *testing.T) {
 		{"not upgraded, the client sent garbage", []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), []byte("not a frame"), EndingNone, "", true},
 		{"upgraded after the client sent garbage", []byte(upgradeHead), []byte("not a frame"), EndingCut, "reserved opcode", true},
 	}
-	for _, k := range kinds {
+	for _, k := range wsKinds {
 		for _, tt := range tests {
 			t.Run(k.name+"/"+tt.name, func(t *testing.T) {
 				e := NewEngine(k.cfg)
 				defer e.Close()
-				r := newRig(t, k.tls)
+				r := k.rig(t)
 				ctx, cancel := context.WithCancel(context.Background())
-				done := r.forward(ctx, e, Options{WebSocket: true, CloseGrace: 50 * time.Millisecond, CloseWait: hangLimit})
+				done := k.forward(ctx, e, r, Options{WebSocket: true, CloseGrace: 50 * time.Millisecond, CloseWait: hangLimit})
 				// The backend answers first, as a client waits for the 101, unless upFirst.
 				steps := []func(){
 					func() {
@@ -279,12 +307,12 @@ func TestEndingWithoutPoliteness(t *testing.T) {
 // both peers a close frame 1001 "idle timeout" and ends with IdleTimeout and
 // EndingPolite once they answered.
 func TestPoliteIdleTimeout(t *testing.T) {
-	for _, k := range kinds {
+	for _, k := range wsKinds {
 		t.Run(k.name, func(t *testing.T) {
 			e := NewEngine(k.cfg)
 			defer e.Close()
-			r := newRig(t, k.tls)
-			done := r.forward(context.Background(), e, Options{Idle: 100 * time.Millisecond, WebSocket: true, CloseGrace: hangLimit, CloseWait: hangLimit})
+			r := k.rig(t)
+			done := k.forward(context.Background(), e, r, Options{Idle: 100 * time.Millisecond, WebSocket: true, CloseGrace: hangLimit, CloseWait: hangLimit})
 			go r.backendPeer.Write([]byte(upgradeHead))
 			cbr, bbr := bufio.NewReader(r.clientPeer), bufio.NewReader(r.backendPeer)
 			readN(t, cbr, len(upgradeHead))
