@@ -96,8 +96,8 @@ func startWSRig(tb testing.TB, engine splice.EngineConfig, closeGrace string) *w
 		accepted <- c
 	}()
 	eng := splice.NewEngine(engine)
-	toml := fmt.Sprintf("[[listeners]]\nname = \"ws\"\nlisten = \"127.0.0.1:%d\"\nupstream = \"peer\"\npreamble = \"websocket\"\n"+
-		"timeouts.close_grace = %q\n[upstreams.peer]\nservers = [%q]\n", freePort(tb), closeGrace, ln.Addr().String())
+	toml := fmt.Sprintf("[[listeners]]\nname = \"ws\"\nlisten = \"127.0.0.1:0\"\nupstream = \"peer\"\npreamble = \"websocket\"\n"+
+		"timeouts.close_grace = %q\n[upstreams.peer]\nservers = [%q]\n", closeGrace, ln.Addr().String())
 	cfg, err := conf.Parse(filepath.Join(tb.TempDir(), "tether.toml"), []byte(toml))
 	if err != nil {
 		tb.Fatal(err)

@@ -43,13 +43,13 @@ func TestShutdownEndsWebSocketsPolitely(t *testing.T) {
 			p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "ws"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "websocket"
 %s
 [upstreams.app]
 servers = [%q]
-`, freePort(t), tt.grace, ln.Addr().String()))
+`, tt.grace, ln.Addr().String()))
 
 			conn := dialFrom(t, "127.0.0.1", p.addr("ws"))
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
@@ -117,12 +117,12 @@ func TestBadFramingIsForwardedThenCut(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
 name = "ws"
-listen = "127.0.0.1:%d"
+listen = "127.0.0.1:0"
 upstream = "app"
 preamble = "websocket"
 [upstreams.app]
 servers = [%q]
-`, freePort(t), b.addr()))
+`, b.addr()))
 	c := dialFrom(t, "127.0.0.1", p.addr("ws"))
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
