@@ -79,11 +79,29 @@ const chromiumWebSocket = `(() => {
 // TestBackendDrainEndsWebSocketsPolitely: a backend drained through the admin API with a short
 // deadline while it streams 100-300 KB messages: a node `ws` client and headless Chromium get
 // only whole messages, then a close frame 1001 (Chromium: wasClean true), and tether logs
-// `"close":"ws 1001"` beside `"reason":"backend drained"` (issue 14).
+// `"close":"ws 1001"` beside `"reason":"backend drained"` (issue 14); on a plain listener and on
+// a TLS one.
 func TestBackendDrainEndsWebSocketsPolitely(t *testing.T) {
 	t.Parallel()
+	for _, useTLS := range []bool{false, true} {
+		name := map[bool]string{false: "ws", true: "wss"}[useTLS]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			drainWhileStreaming(t, useTLS)
+		})
+	}
+}
+
+// drainWhileStreaming is TestBackendDrainEndsWebSocketsPolitely on a plain or a TLS listener.
+func drainWhileStreaming(t *testing.T, useTLS bool) {
 	paths := require(t, nodeJS, chromium)
 	requireNodeModules(t)
+	dir := t.TempDir()
+	caFile := testCert(t, dir)
+	tlsTable, scheme := "", "ws"
+	if useTLS {
+		tlsTable, scheme = "  [listeners.tls]\n  cert = \"cert.pem\"\n  key = \"key.pem\"\n", "wss"
+	}
 	ln := listenLoopback(t)
 	hs := &http.Server{Handler: http.HandlerFunc(streamBigMessages)}
 	go hs.Serve(ln)
@@ -91,7 +109,7 @@ func TestBackendDrainEndsWebSocketsPolitely(t *testing.T) {
 	backend := ln.Addr().String()
 
 	adminPort := nginxtest.FreePorts(t, 1)[0]
-	proc, ports, _ := startTether(t, t.TempDir(), 1, func(ports []int) string {
+	proc, ports, _ := startTether(t, dir, 1, func(ports []int) string {
 		return fmt.Sprintf(`
 [admin]
 listen = "127.0.0.1:%d"
@@ -100,13 +118,14 @@ name = "ws"
 listen = "127.0.0.1:%d"
 upstream = "app"
 preamble = "websocket"
+%s
 [upstreams.app]
 servers = [%q]
-`, adminPort, ports[0], backend)
+`, adminPort, ports[0], tlsTable, backend)
 	})
-	url := fmt.Sprintf("ws://127.0.0.1:%d/stream", ports[0])
+	url := fmt.Sprintf("%s://127.0.0.1:%d/stream", scheme, ports[0])
 
-	node := startChild(t, "wsdrain.js", exec.Command(paths[0], filepath.Join(nodeDir, "wsdrain.js"), url))
+	node := startChild(t, "wsdrain.js", exec.Command(paths[0], filepath.Join(nodeDir, "wsdrain.js"), url, caFile))
 	d := startChromium(t)
 	if _, err := d.evaluate(fmt.Sprintf(chromiumWebSocket, url), new(bool), 10*time.Second); err != nil {
 		t.Fatal(err)

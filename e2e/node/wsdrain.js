@@ -1,11 +1,13 @@
-// wsdrain.js URL: one `ws` client for tether's polite-ending test (e2e/wsending_test.go). It
+// wsdrain.js URL CA: one `ws` client for tether's polite-ending test (e2e/wsending_test.go). It
 // receives binary messages whose first 4 bytes are their length, prints {"event":"message"} after
 // the first one, and when the connection closes prints what it saw:
-// {"event":"close","code":...,"reason":...,"messages":N,"incomplete":M}.
+// {"event":"close","code":...,"reason":...,"messages":N,"incomplete":M}. CA is the certificate
+// to trust for a wss:// URL.
 'use strict';
+const fs = require('node:fs');
 const WebSocket = require('ws');
 
-const ws = new WebSocket(process.argv[2]);
+const ws = new WebSocket(process.argv[2], { ca: fs.readFileSync(process.argv[3]) });
 let messages = 0;
 let incomplete = 0;
 const print = (v) => process.stdout.write(JSON.stringify(v) + '\n');
