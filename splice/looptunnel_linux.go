@@ -342,10 +342,10 @@ func (t *loopTunnel) deliver(l *loopLeg, p []byte) error {
 	return nil
 }
 
-// spliceIn fills the leg's empty pipe from src once, with at most max bytes.
-func (t *loopTunnel) spliceIn(l *loopLeg, max int) (int, bool) {
+// spliceIn fills the leg's empty pipe from src once, with at most limit bytes.
+func (t *loopTunnel) spliceIn(l *loopLeg, limit int) (int, bool) {
 	for {
-		n, err := rawSplice(l.src.fd, l.pipe.w, max, spliceFlags)
+		n, err := rawSplice(l.src.fd, l.pipe.w, limit, spliceFlags)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -366,7 +366,7 @@ func (t *loopTunnel) spliceIn(l *loopLeg, max int) (int, bool) {
 		// A small burst ends bulk mode: small messages go back to one read
 		// and one write. (A burst that took all it was allowed, the rest of a
 		// WebSocket frame, does not.)
-		l.bulk = n >= int64(len(t.drv.scratch())) || n == int64(max)
+		l.bulk = n >= int64(len(t.drv.scratch())) || n == int64(limit)
 		t.touch()
 		return int(n), false
 	}
