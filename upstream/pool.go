@@ -270,4 +270,3 @@ type Logger interface {
 
 // ErrNoPeer is wrapped by Connect's error when no peer could be connected.
 var ErrNoPeer = errors.New("no live upstreams")
-

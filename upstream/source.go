@@ -68,4 +68,3 @@ func (p *Pool) Source(peer *Peer, turn uint32, try int) (netip.Addr, bool) {
 
 // SourceTurn returns the rotation of the peer's next connection over its upstream's sources.
 func (peer *Peer) SourceTurn() uint32 { return peer.srcTurn.Add(1) - 1 }
-
