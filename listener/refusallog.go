@@ -8,26 +8,26 @@ import (
 )
 
 // Refusal log lines are rate-limited per listener and reason: a flood of refused connections
-// (a slowloris, a reconnect storm over max_conns) writes at most refusalLinesPerWindow lines a
-// refusalWindow for each reason, and the first line after a quiet spell says how many were
-// left out. Every refusal is still counted in tether_connections_refused_total.
+// (a slowloris, a reconnect storm over max_conns) writes a burst of refusalBurst lines, then
+// refusalRate lines a second for each reason, and the first line after lines were left out
+// says how many. Every refusal is still counted in tether_connections_refused_total.
 const (
-	refusalWindow         = time.Second
-	refusalLinesPerWindow = 5
+	refusalBurst = 20
+	refusalRate  = 5 // lines a second, once the burst is spent
 )
 
-// refusalLog decides which refusal lines are written.
+// refusalLog decides which refusal lines are written: a token bucket per key.
 type refusalLog struct {
 	mu      sync.Mutex
-	windows map[refusalKey]*refusalCount
+	buckets map[refusalKey]*refusalBucket
 }
 
 type refusalKey struct{ listener, reason string }
 
-type refusalCount struct {
-	start      time.Time
-	logged     int
-	suppressed int // refusals left out of the log in the current window
+type refusalBucket struct {
+	tokens     float64
+	at         time.Time // when tokens was last brought up to date
+	suppressed int       // refusals left out of the log since the last line written
 }
 
 // allow reports whether a refusal for key may be logged at now, and how many refusals like it
@@ -35,25 +35,23 @@ type refusalCount struct {
 func (r *refusalLog) allow(key refusalKey, now time.Time) (ok bool, suppressed int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.windows == nil {
-		r.windows = make(map[refusalKey]*refusalCount)
+	if r.buckets == nil {
+		r.buckets = make(map[refusalKey]*refusalBucket)
 	}
-	w := r.windows[key]
-	if w == nil {
-		w = &refusalCount{}
-		r.windows[key] = w
+	b := r.buckets[key]
+	if b == nil {
+		b = &refusalBucket{tokens: refusalBurst, at: now}
+		r.buckets[key] = b
 	}
-	if now.Sub(w.start) >= refusalWindow {
-		suppressed = w.suppressed
-		*w = refusalCount{start: now, logged: 1}
-		return true, suppressed
+	b.tokens = min(refusalBurst, b.tokens+now.Sub(b.at).Seconds()*refusalRate)
+	b.at = now
+	if b.tokens < 1 {
+		b.suppressed++
+		return false, 0
 	}
-	if w.logged < refusalLinesPerWindow {
-		w.logged++
-		return true, 0
-	}
-	w.suppressed++
-	return false, 0
+	b.tokens--
+	suppressed, b.suppressed = b.suppressed, 0
+	return true, suppressed
 }
 
 // reject counts a refused connection by reason and logs it at level, rate-limited (see

@@ -9,24 +9,28 @@ import (
 	"time"
 )
 
-// TestRefusalLogAllow pins the rate limit of refusal lines: refusalLinesPerWindow lines per
-// window and key, the rest counted and reported by the first line of a later window.
+// TestRefusalLogAllow pins the rate limit of refusal lines: a burst of refusalBurst lines per
+// key, then refusalRate a second; the refusals left out are reported by the next line written.
 func TestRefusalLogAllow(t *testing.T) {
 	var r refusalLog
 	t0 := time.Unix(1000, 0)
 	a, b := refusalKey{"wss", "max_conns"}, refusalKey{"wss", "tls handshake"}
+	for i := range refusalBurst {
+		if ok, n := r.allow(a, t0); !ok || n != 0 {
+			t.Fatalf("line %d of the burst: allow = %v, %d; want true, 0", i, ok, n)
+		}
+	}
 	steps := []struct {
 		key            refusalKey
 		at             time.Duration
 		ok             bool
 		wantSuppressed int
 	}{
-		{a, 0, true, 0}, {a, 1, true, 0}, {a, 2, true, 0}, {a, 3, true, 0}, {a, 4, true, 0},
-		{a, 5, false, 0}, {a, 6, false, 0}, // over the limit: left out, counted
-		{b, 7, true, 0},                    // another reason has its own budget
-		{a, refusalWindow + 10, true, 2},   // the next window reports the two left out
-		{a, refusalWindow + 11, true, 0},   // and starts counting afresh
-		{b, 3*refusalWindow + 12, true, 0}, // nothing was left out of b
+		{a, 0, false, 0}, {a, 0, false, 0}, // the burst is spent: left out, counted
+		{b, 0, true, 0},                         // another reason has its own bucket
+		{a, time.Second / refusalRate, true, 2}, // one token later: the line reports the two left out
+		{a, time.Second / refusalRate, false, 0},
+		{a, 2 * time.Second / refusalRate, true, 1},
 	}
 	for i, s := range steps {
 		ok, suppressed := r.allow(s.key, t0.Add(s.at))
@@ -42,7 +46,7 @@ func TestRefusalLogAllow(t *testing.T) {
 // the "suppressed" of a later line.
 func TestMaxConnsRefusalsLogged(t *testing.T) {
 	t.Parallel()
-	const flood = 40
+	const flood = 3 * refusalBurst
 	b := startBackend(t, "echo", "127.0.0.1:0", echo)
 	p := startProxy(t, fmt.Sprintf(`
 [[listeners]]
@@ -71,11 +75,14 @@ servers = ["%s"]
 		c.Read(make([]byte, 1)) // returns once tether has closed it
 		c.Close()
 	}
+	start := time.Now()
 	for range flood {
 		refuseOne()
 	}
-	time.Sleep(refusalWindow + 100*time.Millisecond) // a new window: the next line reports the rest
+	time.Sleep(2 * time.Second / refusalRate) // a token comes back: the next line reports the rest
 	refuseOne()
+	// At most the burst, the tokens that came back meanwhile, and the line after the pause.
+	most := refusalBurst + int(time.Since(start).Seconds()*refusalRate) + 2
 	want := fmt.Sprintf(`tether_connections_refused_total{listener="capped",reason="listener max_conns"} %d`, flood+1)
 	if m := metricsText(p); !strings.Contains(m, want) {
 		t.Fatalf("metrics lack %q:\n%s", want, grepLines(m, "refused"))
@@ -93,8 +100,8 @@ servers = ["%s"]
 		lines++
 		accounted += 1 + rec.Suppressed
 	}
-	if lines == 0 || lines > 3*refusalLinesPerWindow {
-		t.Errorf("%d refusal lines for %d refusals, want 1..%d", lines, flood+1, 3*refusalLinesPerWindow)
+	if lines == 0 || lines > most {
+		t.Errorf("%d refusal lines for %d refusals, want 1..%d", lines, flood+1, most)
 	}
 	if accounted != flood+1 {
 		t.Errorf("lines plus suppressed counts account for %d refusals, want %d", accounted, flood+1)

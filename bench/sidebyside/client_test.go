@@ -67,7 +67,9 @@ func startTestBackends(t *testing.T) (plain, tlsAddr target) {
 // case): the load generators work and report plausible numbers. Timing decides nothing.
 func TestMeasurements(t *testing.T) {
 	plain, secure := startTestBackends(t)
-	tm := timing{Warm: 20 * time.Millisecond, Window: 100 * time.Millisecond, Settle: 10 * time.Millisecond}
+	// Windows long enough that a connection (a TLS handshake under -race, on a busy machine)
+	// started in one completes; timing decides nothing.
+	tm := timing{Warm: 20 * time.Millisecond, Window: 500 * time.Millisecond, Settle: 10 * time.Millisecond}
 	ctx := context.Background()
 	positive := func(name string, m metrics, keys ...string) {
 		t.Helper()
@@ -119,7 +121,7 @@ func TestMeasurements(t *testing.T) {
 // or not at all (pinned P-256) as their configurations say. Timing decides nothing.
 func TestTLSProfiles(t *testing.T) {
 	_, secure := startTestBackends(t)
-	tm := timing{Warm: 20 * time.Millisecond, Window: 100 * time.Millisecond}
+	tm := timing{Warm: 20 * time.Millisecond, Window: 500 * time.Millisecond} // see TestMeasurements
 	for _, p := range []*tlsProfile{profileBrowser, profileP256, profileResume} {
 		m, err := runConnRate(context.Background(), secure.with(p), 4, tm, probe{})
 		if err != nil {

@@ -69,6 +69,11 @@ type daemon struct {
 // socket activation.
 func serve(cfg *conf.Config, log *slog.Logger) error {
 	ctx := context.Background()
+	// Signals are ours before anyone hears of us (the "listening" lines, READY=1, the previous
+	// process's go): a SIGHUP then must reload, and a SIGTERM drain, not kill us.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	upgraded := os.Getenv(envReadyFD) != "" // started by a binary upgrade
 	inherited, err := inheritedSockets()
 	if err != nil {
@@ -99,11 +104,6 @@ func serve(cfg *conf.Config, log *slog.Logger) error {
 	go func() { srv.Serve(); close(served) }()
 	stopWatch := d.watchCertificates()
 	defer stopWatch()
-	// Signals are ours before anyone hears we are ready: a SIGHUP right after READY=1 (or the
-	// previous process's go) must reload, not kill us.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	ready := "READY=1\n" + d.sdStatus("serving")
 	if upgraded {
 		ready = systemd.MainPID(os.Getpid()) + "\n" + ready // systemd follows this process now
