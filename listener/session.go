@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/tether-proxy/tether/splice"
@@ -29,10 +30,15 @@ type session struct {
 // newSession starts the session of an accepted connection: the route it is served by (loaded
 // once, so a reload changes only later connections) and who it is from.
 func (l *listener) newSession(raw *net.TCPConn) *session {
+	return l.newSessionFrom(raw.RemoteAddr().(*net.TCPAddr).AddrPort())
+}
+
+// newSessionFrom is newSession for a client at remote (the address of the client's socket,
+// as its family spells it).
+func (l *listener) newSessionFrom(remote netip.AddrPort) *session {
 	rt := l.rt.Load()
 	ss := &session{l: l, rt: rt, start: time.Now()}
-	ss.cl = client{addr: raw.RemoteAddr().(*net.TCPAddr), local: raw.LocalAddr().(*net.TCPAddr)}
-	ss.cl.ip = ss.cl.addr.AddrPort().Addr()
+	ss.cl = client{addr: remote, ip: remote.Addr()}
 	rt.metrics.accepted.Inc()
 	return ss
 }
@@ -41,7 +47,7 @@ func (l *listener) newSession(raw *net.TCPConn) *session {
 func (ss *session) logger() *slog.Logger {
 	if ss.log == nil {
 		attrs := []any{"listener", ss.rt.cfg.Name, "client", ss.cl.addr.String()}
-		if ss.cl.via != nil {
+		if ss.cl.via.IsValid() {
 			attrs = append(attrs, "via", ss.cl.via.String())
 		}
 		ss.log = ss.l.srv.log.With(attrs...)

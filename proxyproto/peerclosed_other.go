@@ -2,5 +2,5 @@
 
 package proxyproto
 
-// peerClosed cannot tell a half-closed peer without POLLRDHUP: the read deadline ends the wait.
-func peerClosed(uintptr) bool { return false }
+// PeerClosed cannot tell a half-closed peer without POLLRDHUP: the read deadline ends the wait.
+func PeerClosed(uintptr) bool { return false }

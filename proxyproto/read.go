@@ -1,6 +1,6 @@
 //go:build unix
 
-// Package proxyin reads the PROXY protocol header (HAProxy's proxy-protocol.txt, v1 and v2)
+// Package proxyproto reads the PROXY protocol header (HAProxy's proxy-protocol.txt, v1 and v2)
 // that a trusted load balancer in front of tether sends first on each connection, without
 // consuming a single byte past it: the bytes that follow (a TLS ClientHello, an HTTP head, a
 // spliced stream) stay in the socket for the next step.
@@ -32,6 +32,9 @@ var (
 	sigV1 = []byte("PROXY ")
 	sigV2 = []byte("\r\n\r\n\x00\r\nQUIT\n")
 )
+
+// MaxHeaderLen is the longest PROXY header tether reads (a v2 header with 2 KiB of TLVs).
+const MaxHeaderLen = maxV2
 
 // ErrNoHeader means the connection does not start with a PROXY signature.
 var ErrNoHeader = errors.New("proxy protocol: no PROXY header")
@@ -133,21 +136,32 @@ func Read(c syscall.Conn) (Header, error) {
 // HasSignature reports whether c starts with a PROXY v1 or v2 signature, consuming nothing. It
 // waits only as long as the bytes seen so far could still be one.
 func HasSignature(c syscall.Conn) (bool, error) {
-	var buf [16]byte
+	var buf [SignatureLen]byte
 	n, err := peekUntil(c, buf[:], func(b []byte) (bool, error) {
-		if len(b) == 0 {
-			return false, nil
-		}
-		if _, err := Frame(b); errors.Is(err, ErrNoHeader) {
-			return true, nil // decided: not a header
-		}
-		return len(b) >= len(sigV2) || (b[0] == 'P' && len(b) >= len(sigV1)), nil
+		_, decided := Signature(b)
+		return decided, nil
 	})
 	if err != nil {
 		return false, err
 	}
-	_, ferr := Frame(buf[:n])
-	return !errors.Is(ferr, ErrNoHeader), nil
+	has, _ := Signature(buf[:n])
+	return has, nil
+}
+
+// SignatureLen is the most bytes Signature needs to decide.
+const SignatureLen = 16
+
+// Signature reports whether b, the first bytes of a connection, starts with a PROXY v1 or v2
+// signature (has), once b is long enough to tell (decided): a caller that peeks reads no
+// further than it must.
+func Signature(b []byte) (has, decided bool) {
+	if len(b) == 0 {
+		return false, false
+	}
+	if _, err := Frame(b); errors.Is(err, ErrNoHeader) {
+		return false, true
+	}
+	return true, len(b) >= len(sigV2) || (b[0] == 'P' && len(b) >= len(sigV1))
 }
 
 // peekUntil peeks into buf until done reports true, waiting for more bytes as needed.
@@ -182,7 +196,7 @@ func peekUntil(c syscall.Conn, buf []byte, done func([]byte) (bool, error)) (int
 			cbErr = errors.New("proxy protocol: header too long")
 			return true
 		}
-		if !ok && peerClosed(fd) {
+		if !ok && PeerClosed(fd) {
 			cbErr = errors.New("proxy protocol: connection closed before the header")
 			return true
 		}

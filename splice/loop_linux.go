@@ -166,12 +166,15 @@ func detachable(c net.Conn) bool {
 
 // Inbox operations, posted to a loop from other goroutines.
 const (
-	opAdd   = iota + 1 // take a new tunnel
-	opAbort            // the tunnel's context was cancelled
+	opAdd      = iota + 1 // take a new tunnel
+	opAbort               // the tunnel's (or setup's) context was cancelled
+	opListen              // accept on an Acceptor's socket
+	opUnlisten            // stop accepting on it
 )
 
 type inboxItem struct {
 	t  *loopTunnel
+	a  *Acceptor
 	op uint8
 }
 
@@ -207,6 +210,11 @@ type loop struct {
 	mu    sync.Mutex
 	inbox []inboxItem
 	spare []inboxItem
+
+	acceptors     []*Acceptor   // by index (epoll event data acceptorEventFD); nil: free
+	listening     int           // acceptors not nil
+	acceptPaused  int64         // accepting resumes at this clock after an error; 0: not paused
+	acceptBackoff time.Duration // the last pause
 }
 
 func newLoop(e *Engine, ls *eventLoops) (*loop, error) {
@@ -256,12 +264,20 @@ func (lp *loop) poll(uintptr) bool {
 // post queues an operation for the loop and wakes it.
 func (lp *loop) post(t *loopTunnel, op uint8) {
 	lp.mu.Lock()
-	lp.inbox = append(lp.inbox, inboxItem{t, op})
+	lp.inbox = append(lp.inbox, inboxItem{t: t, op: op})
 	first := len(lp.inbox) == 1
 	lp.mu.Unlock()
 	if first {
 		lp.wake()
 	}
+}
+
+// postAcceptor queues opListen or opUnlisten for a and wakes the loop.
+func (lp *loop) postAcceptor(a *Acceptor, op uint8) {
+	lp.mu.Lock()
+	lp.inbox = append(lp.inbox, inboxItem{a: a, op: op})
+	lp.mu.Unlock()
+	lp.wake()
 }
 
 func (lp *loop) wake() {
@@ -283,6 +299,7 @@ func (lp *loop) run() {
 		if !lp.drainInbox() {
 			return
 		}
+		lp.resumeAccepting()
 		lp.runTimers()
 		lp.runReady()
 		lp.wait()
@@ -301,15 +318,23 @@ func (lp *loop) drainInbox() bool {
 		case opAdd:
 			lp.add(it.t)
 		case opAbort:
-			if !it.t.stopped {
+			switch {
+			case it.t.stopped:
+			case it.t.setup != nil:
+				it.t.setup.advance() // the handler sees Aborted
+			default:
 				it.t.end(Aborted, context.Cause(it.t.ctx))
 			}
+		case opListen:
+			lp.listen(it.a)
+		case opUnlisten:
+			lp.unlisten(it.a)
 		}
 		items[i] = inboxItem{}
 	}
 	lp.spare = items[:0]
 	lp.recycleSlots()
-	if lp.count == 0 && (lp.ls.closed.Load() || lp.ls.failed.Load()) {
+	if lp.count == 0 && lp.listening == 0 && (lp.ls.closed.Load() || lp.ls.failed.Load()) {
 		lp.mu.Lock()
 		empty := len(lp.inbox) == 0
 		lp.mu.Unlock()
@@ -365,6 +390,9 @@ func (lp *loop) armDeadline() {
 	if len(lp.timers) > 0 {
 		due = max(lp.timers[0].due, 1)
 	}
+	if p := lp.acceptPaused; p != 0 && (due == 0 || p < due) {
+		due = p
+	}
 	if due == lp.armed {
 		return
 	}
@@ -382,8 +410,12 @@ func (lp *loop) dispatch() {
 	for i := range lp.nevents {
 		ev := &lp.events[i]
 		if ev.Fd < 0 {
-			var b [8]byte
-			_, _ = unix.Read(lp.wakefd, b[:])
+			if ev.Fd == -1 {
+				var b [8]byte
+				_, _ = unix.Read(lp.wakefd, b[:])
+			} else {
+				lp.acceptOn(int(-2 - ev.Fd))
+			}
 			continue
 		}
 		t := lp.slots[ev.Fd]
@@ -433,6 +465,29 @@ func (lp *loop) runReady() {
 
 // add registers a new tunnel's sockets and moves whatever is already there.
 func (lp *loop) add(t *loopTunnel) {
+	lp.place(t)
+	t.start(lp.clock)
+	for _, ep := range []*endpoint{&t.client, &t.backend} {
+		if t.stopped {
+			return
+		}
+		ev := unix.EpollEvent{
+			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+			Fd:     t.slot,
+			Pad:    int32(ep.side),
+		}
+		if err := rawEpollAdd(lp.epfd, ep.fd, &ev); err != nil {
+			t.fail(&legError{side: ep.side, op: "read", err: os.NewSyscallError("epoll_ctl", err)})
+			return
+		}
+	}
+	// Data may be waiting already (the client's first frame, plaintext a
+	// *tls.Conn has buffered): every socket starts readable and writable.
+	t.pump()
+}
+
+// place gives t a slot on the loop (its epoll event data) and counts it.
+func (lp *loop) place(t *loopTunnel) {
 	t.drv = lp
 	var slot int32
 	if n := len(lp.free); n > 0 {
@@ -444,24 +499,6 @@ func (lp *loop) add(t *loopTunnel) {
 	lp.slots[slot] = t
 	t.slot = slot
 	lp.count++
-	t.start(lp.clock)
-	for _, ep := range []*endpoint{&t.client, &t.backend} {
-		if t.stopped {
-			return
-		}
-		ev := unix.EpollEvent{
-			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
-			Fd:     slot,
-			Pad:    int32(ep.side),
-		}
-		if err := rawEpollAdd(lp.epfd, ep.fd, &ev); err != nil {
-			t.fail(&legError{side: ep.side, op: "read", err: os.NewSyscallError("epoll_ctl", err)})
-			return
-		}
-	}
-	// Data may be waiting already (the client's first frame, plaintext a
-	// *tls.Conn has buffered): every socket starts readable and writable.
-	t.pump()
 }
 
 // remove forgets a stopped tunnel; its slot is reused after this round,

@@ -46,6 +46,7 @@ type loopTunnel struct {
 	client, backend endpoint
 	up, down        loopLeg
 
+	setup  *Setup // while the connection is set up on the loop (Engine.Accept), else nil
 	slot   int32
 	queued bool // in the loop's runq
 	hidx   int  // index in the loop's timer heap, -1 if absent
@@ -148,6 +149,10 @@ func (t *loopTunnel) touch() { t.last = t.drv.now() }
 
 // pump moves bytes both ways until nothing more can move now.
 func (t *loopTunnel) pump() {
+	if t.setup != nil {
+		t.setup.advance()
+		return
+	}
 	moreUp := t.pumpLeg(&t.up)
 	if t.stopped {
 		return
@@ -470,6 +475,11 @@ func (t *loopTunnel) nextDue() int64 {
 // onTimer enforces Idle and HalfClose; the deadline is re-armed lazily
 // from the last progress instead of being reset on every read.
 func (t *loopTunnel) onTimer(now int64) {
+	if t.setup != nil {
+		t.setup.expired = true
+		t.setup.advance()
+		return
+	}
 	if t.ending != endNone {
 		if t.endAt <= now {
 			t.stop(t.endReason, t.endErr) // a message unfinished, or no close reply in time

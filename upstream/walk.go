@@ -162,7 +162,7 @@ func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log Logger) (n
 		if peer == nil {
 			return nil, nil, w.Err()
 		}
-		conn, err := p.dialFrom(ctx, d, peer, src)
+		conn, err := p.Dial(ctx, d, peer, src)
 		if err == nil {
 			return conn, w.Connected(conn), nil
 		}
@@ -175,8 +175,9 @@ func (p *Pool) Connect(ctx context.Context, key []byte, d Dialer, log Logger) (n
 	}
 }
 
-// dialFrom connects to peer with d, from src when it is valid.
-func (p *Pool) dialFrom(ctx context.Context, d Dialer, peer *Peer, src netip.Addr) (net.Conn, error) {
+// Dial connects to peer with d, from src when it is valid: one try of a Walk, for callers that
+// connect by blocking.
+func (p *Pool) Dial(ctx context.Context, d Dialer, peer *Peer, src netip.Addr) (net.Conn, error) {
 	if !src.IsValid() {
 		return d.DialContext(ctx, "tcp", peer.addr)
 	}
