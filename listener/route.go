@@ -23,6 +23,8 @@ type listener struct {
 	clients clientCounts // open connections per client address (max_conns_per_client)
 
 	setKeepAlive bool // accepted conns need keepAlive set (they do not inherit it from ln)
+
+	loop loopAccepting // the event loops' accepting on ln, when they do (plain listeners)
 }
 
 // route is everything a connection of one listener needs, fixed for that connection's life:

@@ -196,7 +196,10 @@ func (s *Server) commit(p *plan) {
 	}
 	for _, gone := range byKey {
 		if gone.ln != nil {
-			gone.ln.Close() // stop accepting; its tunnels go on
+			go func() { // stop accepting (off s.mu: the loops may wait for it); its tunnels go on
+				gone.stopLoopAccepting()
+				gone.ln.Close()
+			}()
 		}
 	}
 	s.lns = lns
@@ -449,6 +452,9 @@ func (s *Server) hardOrStopped() <-chan struct{} {
 }
 
 func (s *Server) startAccepting(l *listener) {
+	if s.acceptOnLoop(l) {
+		return
+	}
 	s.accepting.Add(1)
 	go l.acceptLoop(l.ln)
 }
@@ -462,15 +468,16 @@ func (s *Server) Active() int64 { return s.active.Load() }
 func (s *Server) StopAccepting() {
 	s.mu.Lock()
 	s.stopping = true
-	var socks []net.Listener
+	var socks []*listener
 	for _, l := range s.lns {
 		if l.ln != nil {
-			socks = append(socks, l.ln)
+			socks = append(socks, l)
 		}
 	}
 	s.mu.Unlock()
-	for _, ln := range socks {
-		ln.Close()
+	for _, l := range socks {
+		l.stopLoopAccepting() // outside s.mu: the loops may wait for it meanwhile
+		l.ln.Close()
 	}
 	s.accepting.Wait()
 }

@@ -4,8 +4,12 @@ package splice
 
 import (
 	"context"
+	"errors"
 	"net"
 )
+
+// ErrWouldBlock is returned by calls that would block on an event loop; off Linux there is none.
+var ErrWouldBlock = errors.New("splice: would block")
 
 // Off Linux there is no event loop: every tunnel runs on goroutines.
 type eventLoops struct{}

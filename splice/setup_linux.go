@@ -68,6 +68,7 @@ func (e *Engine) CanAccept() bool {
 
 // Acceptor is a listening socket served by an Engine's event loops.
 type Acceptor struct {
+	mu       sync.Mutex // one loop accepts at a time: onError may lend the socket a spare descriptor
 	fd       int
 	accept   AcceptFunc
 	onError  func(error)
@@ -165,7 +166,7 @@ func (lp *loop) acceptOn(idx int) {
 	}
 	for range maxAcceptsPerWake {
 		var sa rawSockaddr
-		fd, err := rawAccept4(a.fd, &sa)
+		fd, err := a.acceptOne(&sa)
 		switch err {
 		case nil:
 			lp.acceptBackoff = 0
@@ -176,12 +177,25 @@ func (lp *loop) acceptOn(idx int) {
 		case unix.ECONNABORTED, unix.EPERM, unix.EPROTO:
 			continue // that connection went away (or a firewall refused it): the next one
 		}
-		if a.onError != nil {
-			a.onError(os.NewSyscallError("accept4", err))
-		}
 		lp.pauseAccepting()
 		return
 	}
+}
+
+// acceptOne accepts one connection; an error other than a lost connection goes to onError
+// before another loop may accept (onError may lend the socket a descriptor it freed).
+func (a *Acceptor) acceptOne(sa *rawSockaddr) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fd, err := rawAccept4(a.fd, sa)
+	switch err {
+	case nil, unix.EAGAIN, unix.ECONNABORTED, unix.EPERM, unix.EPROTO:
+	default:
+		if a.onError != nil {
+			a.onError(os.NewSyscallError("accept4", err))
+		}
+	}
+	return fd, err
 }
 
 // Accept back-off after an error such as EMFILE: the listening socket stays readable, so the
@@ -473,4 +487,35 @@ func (s *Setup) Tunnel(opt Options, done func(Result)) {
 	t.wireLegs()
 	t.start(lp.clock)
 	t.pump()
+}
+
+// SetClientKeepAlive sets TCP keepalive on the client socket (one that did not inherit it from
+// its listening socket).
+func (s *Setup) SetClientKeepAlive(ka KeepAlive) error {
+	fd := s.t.client.fd
+	for _, o := range [...]struct{ level, opt, value int }{
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(ka.Idle / time.Second)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(ka.Interval / time.Second)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, ka.Count},
+	} {
+		if err := rawSetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
+			return os.NewSyscallError("setsockopt", err)
+		}
+	}
+	return nil
+}
+
+// Detach takes the client socket off the loop, for a goroutine to serve: the setup ends, and
+// the returned file owns the socket. Nothing may have been read from it.
+func (s *Setup) Detach() (*os.File, error) {
+	t := s.t
+	fd := t.client.fd
+	if err := rawEpollDel(s.lp.epfd, fd); err != nil {
+		s.Close(true)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	t.client.fd = -1
+	s.Close(false)
+	return os.NewFile(uintptr(fd), "client"), nil
 }

@@ -164,6 +164,7 @@ func startShedding(t *testing.T, reserve int) (*process, string, int) {
 		t.Fatal(err)
 	}
 	tu.c.Close()
+	p.waitOutput(t, `"msg":"tunnel closed"`) // its sockets are closed: the tests count descriptors
 	return p, addr, adminPort
 }
 
