@@ -1,0 +1,150 @@
+package listener
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The event loop sets connections of plain listeners up without a goroutine each (issue 11):
+// these tests count goroutines while thousands of connections are in setup. They do not run in
+// parallel with other tests: their goroutine counts and descriptors are the process's.
+
+const loopSetupConfig = `
+[[listeners]]
+name = "http"
+listen = "127.0.0.1:0"
+upstream = "app"
+preamble = "http"
+  [listeners.timeouts]
+  preamble = "%s"
+[upstreams.app]
+servers = ["%s"]
+`
+
+// TestSetupOnLoopHoldsNoGoroutine: 5,000 connections whose request head has not arrived are
+// in setup on the event loop, and the process's goroutines stay flat; then 2,000 clients
+// connect at once and send their heads, and every one is tunnelled to the backend and answered.
+func TestSetupOnLoopHoldsNoGoroutine(t *testing.T) {
+	b := startBackend(t, "b", "127.0.0.1:0", whoAmI)
+	p := startProxy(t, fmt.Sprintf(loopSetupConfig, "60s", b.addr()))
+	if !p.srv.engine.CanAccept() {
+		t.Skip("the event loops cannot accept here")
+	}
+	addr := p.addr("http")
+	before := runtime.NumGoroutine()
+	var waiting []net.Conn
+	defer func() {
+		for _, c := range waiting {
+			c.Close()
+		}
+	}()
+	const inSetup = 5000
+	for i := range inSetup {
+		waiting = append(waiting, dialFrom(t, fmt.Sprintf("127.0.%d.%d", 30+i/250, 1+i%250), addr))
+	}
+	waitActive(t, p, inSetup)
+	if n := runtime.NumGoroutine() - before; n > 50 {
+		t.Errorf("%d more goroutines with %d connections in setup, want none per connection", n, inSetup)
+	}
+	for _, c := range waiting {
+		c.Close()
+	}
+	waiting = nil
+	waitActive(t, p, 0)
+
+	const simultaneous = 2000
+	var wg sync.WaitGroup
+	errs := make(chan error, simultaneous)
+	start := make(chan struct{})
+	for i := range simultaneous {
+		wg.Go(func() {
+			<-start
+			errs <- getFrom(addr, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250))
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSlowClientsBesideGoodOnes: 3,000 clients that connect and dribble nothing of their head
+// cost no goroutine each, are refused with 408 by the loop's timer when the preamble timeout
+// passes, and every good client connecting meanwhile is served.
+func TestSlowClientsBesideGoodOnes(t *testing.T) {
+	b := startBackend(t, "b", "127.0.0.1:0", whoAmI)
+	p := startProxy(t, fmt.Sprintf(loopSetupConfig, "3s", b.addr()))
+	if !p.srv.engine.CanAccept() {
+		t.Skip("the event loops cannot accept here")
+	}
+	addr := p.addr("http")
+	before := runtime.NumGoroutine()
+	const slow = 3000
+	var slowConns []net.Conn
+	defer func() {
+		for _, c := range slowConns {
+			c.Close()
+		}
+	}()
+	for i := range slow {
+		c := dialFrom(t, fmt.Sprintf("127.2.%d.%d", i/250, 1+i%250), addr)
+		io.WriteString(c, "GET / HT") // then nothing
+		slowConns = append(slowConns, c)
+	}
+	waitActive(t, p, slow)
+	if n := runtime.NumGoroutine() - before; n > 50 {
+		t.Errorf("%d more goroutines with %d slow clients, want none per connection", n, slow)
+	}
+	for i := range 40 { // good clients, one after the other while the slow ones wait
+		if err := getFrom(addr, fmt.Sprintf("127.3.0.%d", 1+i)); err != nil {
+			t.Fatalf("good client %d beside %d slow ones: %v", i, slow, err)
+		}
+	}
+	c := slowConns[0]
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := io.ReadAll(c)
+	if !strings.HasPrefix(string(resp), "HTTP/1.1 408 ") {
+		t.Fatalf("a slow client got %q (%v), want a 408 once the preamble timeout passed", resp, err)
+	}
+	waitActive(t, p, 0)
+	p.log.waitLog(t, `"reason":"bad request head"`, `"status":408`)
+}
+
+// getFrom sends a GET from src through addr and checks the backend's answer.
+func getFrom(addr, src string) error {
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("from %s: %w", src, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, "GET /who HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		return fmt.Errorf("from %s: %w", src, err)
+	}
+	resp, err := io.ReadAll(c)
+	if !strings.HasPrefix(string(resp), "HTTP/1.1 200 OK") || !strings.Contains(string(resp), "GET /who") {
+		return fmt.Errorf("from %s: answer %q (%v)", src, resp, err)
+	}
+	return nil
+}
+
+// waitActive waits (bounded) until the proxy serves exactly n connections.
+func waitActive(t *testing.T, p *proxy, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); p.srv.Active() != n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy serves %d connections, want %d", p.srv.Active(), n)
+		}
+	}
+}
