@@ -88,7 +88,7 @@ func (w *loopWire) dial(_ context.Context, _ *route, peer *upstream.Peer, src ne
 	if err := w.stopped(); err != nil {
 		return err
 	}
-	return w.s.Dial(peer.Addr, src, backendKeepAlive)
+	return w.s.Dial(peer.Addr, src, &backendKeepAlive)
 }
 
 func (w *loopWire) connected() (bool, error) {

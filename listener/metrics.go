@@ -46,7 +46,7 @@ func (s *Server) registerServerMetrics() {
 
 // refused counts a connection tether refused, by reason.
 func (s *Server) refused(rt *route, reason string) {
-	s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_connections_refused_total{listener=%q,reason=%q}`, rt.cfg.Name, reason)).Inc()
+	s.counter(`tether_connections_refused_total{listener=%q,reason=%q}`, rt.cfg.Name, reason).Inc()
 	k := refusalKey{rt.cfg.Name, reason}
 	n, ok := s.refusedBy.Load(k)
 	if !ok {
@@ -84,10 +84,24 @@ func (s *Server) wsEnded(rt *route, e splice.Ending) {
 	if e == splice.EndingPolite {
 		how = "polite"
 	}
-	s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_websocket_endings_total{listener=%q,ending=%q}`, rt.cfg.Name, how)).Inc()
+	s.counter(`tether_websocket_endings_total{listener=%q,ending=%q}`, rt.cfg.Name, how).Inc()
 }
 
 // closed counts a tunnel that ended, by listener and reason.
 func (s *Server) closed(rt *route, reason string) {
-	s.metrics.GetOrCreateCounter(fmt.Sprintf(`tether_tunnels_closed_total{listener=%q,reason=%q}`, rt.cfg.Name, reason)).Inc()
+	s.counter(`tether_tunnels_closed_total{listener=%q,reason=%q}`, rt.cfg.Name, reason).Inc()
 }
+
+// counter returns the counter of format with a listener and a second label, made once: the
+// per-connection path does not format its name each time.
+func (s *Server) counter(format, listener, label string) *metrics.Counter {
+	k := counterKey{format, listener, label}
+	if c, ok := s.counters.Load(k); ok {
+		return c.(*metrics.Counter)
+	}
+	c := s.metrics.GetOrCreateCounter(fmt.Sprintf(format, listener, label))
+	s.counters.Store(k, c)
+	return c
+}
+
+type counterKey struct{ format, listener, label string }

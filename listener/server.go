@@ -61,6 +61,7 @@ type Server struct {
 	metrics   *metrics.Set
 	refusals  refusalLog       // rate-limits the log lines of refused connections
 	refusedBy sync.Map         // refusalKey -> *atomic.Uint64: refusals by listener and reason, for Status
+	counters  sync.Map         // counterKey -> *metrics.Counter (Server.counter)
 	acceptErr *metrics.Counter // accepts that failed (e.g. EMFILE), each followed by a back-off
 }
 

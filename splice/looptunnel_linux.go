@@ -46,7 +46,9 @@ type loopTunnel struct {
 	client, backend endpoint
 	up, down        loopLeg
 
-	setup  *Setup // while the connection is set up on the loop (Engine.Accept), else nil
+	setup  *Setup     // while the connection is set up on the loop (Engine.Accept), else nil
+	ka     *KeepAlive // to set on the backend socket once the tunnel lives keepAliveAfter (Setup.Dial)
+	kaAt   int64      // when, 0 once done
 	slot   int32
 	queued bool // in the loop's runq
 	hidx   int  // index in the loop's timer heap, -1 if absent
@@ -137,8 +139,11 @@ func (t *loopTunnel) wireLegs() {
 func (t *loopTunnel) start(now int64) {
 	t.last = now
 	t.opt.Idle, t.opt.HalfClose = max(t.opt.Idle, 0), max(t.opt.HalfClose, 0)
-	if t.opt.Idle > 0 {
-		t.drv.setTimer(t, now+int64(t.opt.Idle))
+	if t.ka != nil {
+		t.kaAt = now + int64(keepAliveAfter)
+	}
+	if due := t.nextDue(); due > 0 {
+		t.drv.setTimer(t, due)
 	}
 	if t.ctx.Done() != nil {
 		t.stopAbort = t.drv.abortOn(t)
@@ -469,6 +474,9 @@ func (t *loopTunnel) nextDue() int64 {
 	if t.halfAt > 0 && (due == 0 || t.halfAt < due) {
 		due = t.halfAt
 	}
+	if t.kaAt > 0 && (due == 0 || t.kaAt < due) {
+		due = t.kaAt
+	}
 	return due
 }
 
@@ -479,6 +487,10 @@ func (t *loopTunnel) onTimer(now int64) {
 		t.setup.expired = true
 		t.setup.advance()
 		return
+	}
+	if t.kaAt > 0 && t.kaAt <= now {
+		t.kaAt = 0
+		t.armKeepAlive()
 	}
 	if t.ending != endNone {
 		if t.endAt <= now {

@@ -342,16 +342,17 @@ func (s *Setup) CloseWrite() error {
 }
 
 // Dial starts connecting a backend socket to addr, from src when it is valid (bound with
-// IP_BIND_ADDRESS_NO_PORT, so the port is chosen per address pair at connect). Connected
+// IP_BIND_ADDRESS_NO_PORT, so the port is chosen per address pair at connect), with TCP
+// keepalive ka (nil: none) once the tunnel lives keepAliveAfter. Connected
 // reports the outcome. An error here is the connect's own at once (e.g. EMFILE from socket,
 // EADDRNOTAVAIL, a refused connect on loopback).
-func (s *Setup) Dial(addr netip.AddrPort, src netip.Addr, ka KeepAlive) error {
+func (s *Setup) Dial(addr netip.AddrPort, src netip.Addr, ka *KeepAlive) error {
 	s.DropBackend()
 	fd, err := rawSocket(addr)
 	if err != nil {
 		return os.NewSyscallError("socket", err)
 	}
-	if err := prepareBackend(fd, src, ka); err != nil {
+	if err := prepareBackend(fd, src); err != nil {
 		rawClose(fd)
 		return err
 	}
@@ -369,27 +370,24 @@ func (s *Setup) Dial(addr netip.AddrPort, src netip.Addr, ka KeepAlive) error {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	t.backend = endpoint{fd: fd, side: sideBackend, pool: &s.lp.e.bufs}
+	t.ka = nil
+	if ka != nil && ka.Idle >= time.Second {
+		t.ka = ka
+	}
 	s.dialing = err != nil
 	return nil
 }
 
+// keepAliveAfter is how long a tunnel from a Setup lives before its backend socket gets TCP
+// keepalive: the four setsockopt calls are paid by the long-lived tunnels keepalive is for,
+// not by every short connection. The first probe still comes KeepAlive.Idle after the last
+// data received (the kernel counts from there), or at most keepAliveAfter later.
+var keepAliveAfter = 10 * time.Second
+
 // prepareBackend sets the options of a backend socket before its connect.
-func prepareBackend(fd int, src netip.Addr, ka KeepAlive) error {
-	opts := [...]struct{ level, opt, value int }{
-		{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
-		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(ka.Idle / time.Second)},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(ka.Interval / time.Second)},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, ka.Count},
-	}
-	n := len(opts)
-	if ka.Idle < time.Second {
-		n = 1 // no keepalive
-	}
-	for _, o := range opts[:n] {
-		if err := rawSetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
-			return os.NewSyscallError("setsockopt", err)
-		}
+func prepareBackend(fd int, src netip.Addr) error {
+	if err := rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
 	}
 	if !src.IsValid() {
 		return nil
@@ -491,8 +489,18 @@ func (s *Setup) Tunnel(opt Options, done func(Result)) {
 
 // SetClientKeepAlive sets TCP keepalive on the client socket (one that did not inherit it from
 // its listening socket).
-func (s *Setup) SetClientKeepAlive(ka KeepAlive) error {
-	fd := s.t.client.fd
+func (s *Setup) SetClientKeepAlive(ka KeepAlive) error { return setKeepAlive(s.t.client.fd, ka) }
+
+// armKeepAlive sets the deferred keepalive on the backend socket (see keepAliveAfter).
+func (t *loopTunnel) armKeepAlive() {
+	if t.backend.fd >= 0 && t.ka != nil {
+		_ = setKeepAlive(t.backend.fd, *t.ka) // best effort: the tunnel works without
+	}
+	t.ka = nil
+}
+
+// setKeepAlive sets TCP keepalive ka on socket fd.
+func setKeepAlive(fd int, ka KeepAlive) error {
 	for _, o := range [...]struct{ level, opt, value int }{
 		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
 		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(ka.Idle / time.Second)},
