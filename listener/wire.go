@@ -3,7 +3,6 @@ package listener
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -224,10 +223,4 @@ func (w *netWire) stopInterrupt() {
 		w.stop()
 		w.stop = nil
 	}
-}
-
-// isTimeout reports whether err is a deadline passing (or an interruption, which sets one).
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
