@@ -1,14 +1,19 @@
 package listener
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/conf"
 )
 
 // The event loop sets connections of plain listeners up without a goroutine each (issue 11):
@@ -146,5 +151,50 @@ func waitActive(t *testing.T, p *proxy, n int64) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the proxy serves %d connections, want %d", p.srv.Active(), n)
 		}
+	}
+}
+
+// TestReloadPlainToTLSOnLoop: a plain listener accepted by the event loops that a reload turns
+// into a TLS listener on the same socket hands each new connection to a goroutine for its
+// handshake (the loop does not terminate TLS); plain clients before and TLS clients after are
+// served.
+func TestReloadPlainToTLSOnLoop(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, "echo", "127.0.0.1:0", echo)
+	plainConf := fmt.Sprintf("[[listeners]]\nname = \"l\"\nlisten = \"127.0.0.1:0\"\nupstream = \"app\"\npreamble = \"none\"\n"+
+		"[upstreams.app]\nservers = [%q]\n", b.addr())
+	p := startProxy(t, plainConf)
+	if !p.srv.engine.CanAccept() {
+		t.Skip("the event loops cannot accept here")
+	}
+	echoPlain := func() error {
+		c, err := net.DialTimeout("tcp", p.addr("l"), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "ping")
+		_, err = io.ReadFull(c, make([]byte, 4))
+		return err
+	}
+	if err := echoPlain(); err != nil {
+		t.Fatalf("plain client before the reload: %v", err)
+	}
+	tlsConf := strings.Replace(plainConf, "preamble = \"none\"\n", "preamble = \"none\"\n  [listeners.tls]\n  cert = \"%CERT%\"\n  key = \"%KEY%\"\n", 1)
+	tlsConf = strings.NewReplacer("%CERT%", filepath.Join(p.dir, "cert.pem"), "%KEY%", filepath.Join(p.dir, "key.pem")).Replace(tlsConf)
+	path := filepath.Join(p.dir, "tether.toml")
+	if err := os.WriteFile(path, []byte(tlsConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.srv.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := echoOverTLS(p.addr("l"), "127.0.0.9"); err != nil {
+		t.Fatalf("TLS client after the reload: %v", err)
 	}
 }
