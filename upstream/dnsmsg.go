@@ -166,8 +166,8 @@ func collectSRV(msg []byte, records []rr, owner string, ttl uint32) (dnsAnswer, 
 			return dnsAnswer{}, fmt.Errorf("SRV record of %q: malformed target", owner)
 		}
 		ttl = min(ttl, r.ttl)
-		if target == "" {
-			continue // "." : no service here (RFC 2782)
+		if target == "" || !hostName(target) {
+			continue // "." : no service here (RFC 2782); or a target no host can be dialled by
 		}
 		ans.srvs = append(ans.srvs, srvRecord{
 			priority: binary.BigEndian.Uint16(r.data),
@@ -251,4 +251,18 @@ func rcodeName(rcode uint16) string {
 		return "REFUSED"
 	}
 	return fmt.Sprintf("RCODE %d", rcode)
+}
+
+// hostName reports whether a canonical name (readName) can name a host to resolve and dial:
+// letters, digits, hyphens and underscores in dot-separated labels (RFC 952 and 1123, with the
+// underscore service names use). Other bytes are legal in DNS labels but name no host.
+func hostName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
