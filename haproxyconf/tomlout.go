@@ -3,8 +3,8 @@ package haproxyconf
 import (
 	"bytes"
 	"fmt"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/tether-proxy/tether/conf"
 )
 
 // nameListeners names listeners after their section and port: "fe-443", "fe-443-2".
@@ -40,13 +40,13 @@ func (t *translator) writeTOML() []byte {
 
 func writeListener(b *bytes.Buffer, l *listenerOut, dualStack bool) {
 	fmt.Fprintf(b, "\n[[listeners]]\n# HAProxy: %s %s (%s), %s (%s)\n", l.sec.Kind(), oneLine(l.sec.Name()), pos(l.sec.Header), oneLine(l.bind.String()), pos(l.bind))
-	fmt.Fprintf(b, "name = %s\n", tomlString(l.name))
-	fmt.Fprintf(b, "listen = %s\n", tomlString(l.addr))
+	fmt.Fprintf(b, "name = %s\n", conf.QuoteString(l.name))
+	fmt.Fprintf(b, "listen = %s\n", conf.QuoteString(l.addr))
 	if dualStack {
 		b.WriteString("ipv6only = false  # HAProxy binds :: dual-stack: IPv4 clients too, hashed as ::ffff:a.b.c.d like HAProxy\n")
 	}
-	fmt.Fprintf(b, "upstream = %s\n", tomlString(l.upstream.name))
-	fmt.Fprintf(b, "preamble = %s\n", tomlString(l.preamble))
+	fmt.Fprintf(b, "upstream = %s\n", conf.QuoteString(l.upstream.name))
+	fmt.Fprintf(b, "preamble = %s\n", conf.QuoteString(l.preamble))
 	if l.maxConns > 0 {
 		fmt.Fprintf(b, "max_conns = %d  # maxconn\n", l.maxConns)
 	}
@@ -54,73 +54,40 @@ func writeListener(b *bytes.Buffer, l *listenerOut, dualStack bool) {
 		b.WriteString("proxy_protocol_in = { trusted = [\"0.0.0.0/0\", \"::/0\"] }  # accept-proxy: HAProxy trusts every peer; narrow this\n")
 	}
 	if l.cert != "" {
-		fmt.Fprintf(b, "[listeners.tls]\ncert = %s  # ssl crt: one PEM with certificate and key\nkey = %s\n", tomlString(l.cert), tomlString(l.cert))
+		fmt.Fprintf(b, "[listeners.tls]\ncert = %s  # ssl crt: one PEM with certificate and key\nkey = %s\n", conf.QuoteString(l.cert), conf.QuoteString(l.cert))
 	}
 	if len(l.timeouts) > 0 {
 		b.WriteString("[listeners.timeouts]\n")
 		for _, to := range l.timeouts {
-			fmt.Fprintf(b, "%s = %s  # %s\n", to.key, tomlString(to.value), oneLine(to.comment))
+			fmt.Fprintf(b, "%s = %s  # %s\n", to.key, conf.QuoteString(to.value), oneLine(to.comment))
 		}
 	}
 }
 
 func writeUpstream(b *bytes.Buffer, u *upstreamOut) {
-	fmt.Fprintf(b, "\n[upstreams.%s]\n", tomlKey(u.name))
+	fmt.Fprintf(b, "\n[upstreams.%s]\n", conf.Key(u.name))
 	fmt.Fprintf(b, "# HAProxy: %s %s (%s)\n", u.src.sec.Kind(), oneLine(u.name), pos(u.src.sec.Header))
 	for _, c := range u.comments {
 		fmt.Fprintf(b, "# %s\n", oneLine(c))
 	}
-	fmt.Fprintf(b, "balance = %s\n", tomlString(u.balance))
+	fmt.Fprintf(b, "balance = %s\n", conf.QuoteString(u.balance))
 	if u.factor > 0 {
 		fmt.Fprintf(b, "balance_factor = %d  # hash-balance-factor\n", u.factor)
 	}
 	if u.proxyProtocol != "" {
-		fmt.Fprintf(b, "proxy_protocol = %s  # send-proxy\n", tomlString(u.proxyProtocol))
+		fmt.Fprintf(b, "proxy_protocol = %s  # send-proxy\n", conf.QuoteString(u.proxyProtocol))
 	}
 	b.WriteString("servers = [\n")
 	for _, s := range u.servers {
-		fmt.Fprintf(b, "  %s,  # %s\n", tomlString(s.line), oneLine(s.comment))
+		fmt.Fprintf(b, "  %s,  # %s\n", conf.QuoteString(s.line), oneLine(s.comment))
 	}
 	b.WriteString("]\n")
 	if c := u.check; c != nil {
-		fmt.Fprintf(b, "[upstreams.%s.health_check]\n# HAProxy: %s\n", tomlKey(u.name), oneLine(c.from))
+		fmt.Fprintf(b, "[upstreams.%s.health_check]\n# HAProxy: %s\n", conf.Key(u.name), oneLine(c.from))
 		fmt.Fprintf(b, "type = %s\ninterval = %s\ntimeout = %s\nrise = %d\nfall = %d\n",
-			tomlString(c.kind), tomlString(formatDuration(c.interval)), tomlString(formatDuration(c.timeout)), c.rise, c.fall)
+			conf.QuoteString(c.kind), conf.QuoteString(formatDuration(c.interval)), conf.QuoteString(formatDuration(c.timeout)), c.rise, c.fall)
 		if c.kind == "http" {
-			fmt.Fprintf(b, "path = %s\n", tomlString(c.path))
+			fmt.Fprintf(b, "path = %s\n", conf.QuoteString(c.path))
 		}
 	}
-}
-
-// tomlString quotes s as a TOML basic string.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, string(utf8.RuneError)) {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// tomlKey writes a bare key when TOML allows one, else a quoted key.
-func tomlKey(s string) string {
-	if s == "" {
-		return `""`
-	}
-	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return tomlString(s)
-		}
-	}
-	return s
 }

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/tether-proxy/tether/conf"
 )
 
 // timeoutOrder is the order of [listeners.timeouts] keys in tether's documentation.
@@ -50,7 +51,7 @@ func (t *translator) writeTOML(ups []*variant) []byte {
 	b.WriteString("# Server names and their order are copied verbatim: tether's hash ring depends on them.\n")
 	fmt.Fprintf(&b, "# Relative certificate paths were resolved against %s, as nginx does.\n", oneLine(t.cfg.Prefix))
 	if t.drain != "" {
-		fmt.Fprintf(&b, "\ndrain_timeout = %s  # worker_shutdown_timeout\n", tomlString(t.drain))
+		fmt.Fprintf(&b, "\ndrain_timeout = %s  # worker_shutdown_timeout\n", conf.QuoteString(t.drain))
 	}
 	for _, l := range t.listeners {
 		t.writeListener(&b, l)
@@ -71,15 +72,15 @@ func (t *translator) writeListener(b *bytes.Buffer, l *listenerOut) {
 	for _, c := range set.comments {
 		fmt.Fprintf(b, "# %s\n", oneLine(c))
 	}
-	fmt.Fprintf(b, "name = %s\n", tomlString(l.name))
-	fmt.Fprintf(b, "listen = %s\n", tomlString(l.listen.addr))
+	fmt.Fprintf(b, "name = %s\n", conf.QuoteString(l.name))
+	fmt.Fprintf(b, "listen = %s\n", conf.QuoteString(l.listen.addr))
 	if l.listen.ipv6 && !l.listen.ipv6only {
 		b.WriteString("ipv6only = false  # listen ... ipv6only=off: IPv4 clients too, hashed as ::ffff:a.b.c.d like nginx\n")
 	}
-	fmt.Fprintf(b, "upstream = %s\n", tomlString(l.upstream.name))
-	fmt.Fprintf(b, "preamble = %s\n", tomlString(set.preamble))
+	fmt.Fprintf(b, "upstream = %s\n", conf.QuoteString(l.upstream.name))
+	fmt.Fprintf(b, "preamble = %s\n", conf.QuoteString(set.preamble))
 	if k := l.upstream.def.hashKey; k != "" {
-		fmt.Fprintf(b, "hash_key = %s  # the upstream's hash key; a request without it is hashed by client address (nginx balances it round robin)\n", tomlString(k))
+		fmt.Fprintf(b, "hash_key = %s  # the upstream's hash key; a request without it is hashed by client address (nginx balances it round robin)\n", conf.QuoteString(k))
 	}
 	if set.maxPre > 0 {
 		fmt.Fprintf(b, "max_preamble = %d  # large_client_header_buffers\n", set.maxPre)
@@ -93,25 +94,25 @@ func (t *translator) writeListener(b *bytes.Buffer, l *listenerOut) {
 	if pi := l.proxyIn; pi != nil {
 		fmt.Fprintf(b, "proxy_protocol_in = { trusted = %s", tomlStrings(pi.trusted))
 		if pi.timeout != "" {
-			fmt.Fprintf(b, ", timeout = %s", tomlString(pi.timeout))
+			fmt.Fprintf(b, ", timeout = %s", conf.QuoteString(pi.timeout))
 		}
 		fmt.Fprintf(b, " }  # %s\n", oneLine(pi.comment))
 	}
 	if l.tls != nil {
 		b.WriteString("[listeners.tls]\n")
 		first := l.tls.certs[0]
-		fmt.Fprintf(b, "cert = %s\n", tomlString(first.cert))
-		fmt.Fprintf(b, "key = %s\n", tomlString(first.key))
+		fmt.Fprintf(b, "cert = %s\n", conf.QuoteString(first.cert))
+		fmt.Fprintf(b, "key = %s\n", conf.QuoteString(first.key))
 		if len(l.tls.certs) > 1 {
 			b.WriteString("certs = [  # chosen by SNI; the first certificate is the default\n")
 			for _, c := range l.tls.certs[1:] {
-				fmt.Fprintf(b, "  { cert = %s, key = %s },\n", tomlString(c.cert), tomlString(c.key))
+				fmt.Fprintf(b, "  { cert = %s, key = %s },\n", conf.QuoteString(c.cert), conf.QuoteString(c.key))
 			}
 			b.WriteString("]\n")
 		}
 		if l.tls.clientCA != "" {
-			fmt.Fprintf(b, "client_ca = %s\n", tomlString(l.tls.clientCA))
-			fmt.Fprintf(b, "client_auth = %s\n", tomlString(l.tls.clientAuth))
+			fmt.Fprintf(b, "client_ca = %s\n", conf.QuoteString(l.tls.clientCA))
+			fmt.Fprintf(b, "client_auth = %s\n", conf.QuoteString(l.tls.clientAuth))
 		}
 		if len(l.tls.ticketKeys) > 0 {
 			fmt.Fprintf(b, "session_ticket_key = %s\n", tomlStrings(l.tls.ticketKeys))
@@ -124,65 +125,32 @@ func (t *translator) writeListener(b *bytes.Buffer, l *listenerOut) {
 			return slices.Index(timeoutOrder, x.key) - slices.Index(timeoutOrder, y.key)
 		})
 		for _, to := range ts {
-			fmt.Fprintf(b, "%s = %s  # %s\n", to.key, tomlString(to.value), oneLine(to.comment))
+			fmt.Fprintf(b, "%s = %s  # %s\n", to.key, conf.QuoteString(to.value), oneLine(to.comment))
 		}
 	}
 }
 
 func writeUpstream(b *bytes.Buffer, v *variant) {
 	u := v.def
-	fmt.Fprintf(b, "\n[upstreams.%s]\n", tomlKey(v.name))
+	fmt.Fprintf(b, "\n[upstreams.%s]\n", conf.Key(v.name))
 	for _, c := range u.comments {
 		fmt.Fprintf(b, "# %s\n", oneLine(c))
 	}
-	fmt.Fprintf(b, "balance = %s\n", tomlString(u.balance))
+	fmt.Fprintf(b, "balance = %s\n", conf.QuoteString(u.balance))
 	if v.proxyProtocol != "" {
-		fmt.Fprintf(b, "proxy_protocol = %s  # proxy_protocol on (nginx sends v1)\n", tomlString(v.proxyProtocol))
+		fmt.Fprintf(b, "proxy_protocol = %s  # proxy_protocol on (nginx sends v1)\n", conf.QuoteString(v.proxyProtocol))
 	}
 	b.WriteString("servers = [\n")
 	for _, s := range u.servers {
-		fmt.Fprintf(b, "  %s,\n", tomlString(s))
+		fmt.Fprintf(b, "  %s,\n", conf.QuoteString(s))
 	}
 	b.WriteString("]\n")
-}
-
-// tomlString quotes s as a TOML basic string.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, string(utf8.RuneError)) {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 func tomlStrings(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
-		q[i] = tomlString(s)
+		q[i] = conf.QuoteString(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// tomlKey writes a bare key when TOML allows one, else a quoted key.
-func tomlKey(s string) string {
-	if s == "" {
-		return `""`
-	}
-	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return tomlString(s)
-		}
-	}
-	return s
 }
