@@ -5,7 +5,6 @@
 package haproxytest
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/peertest"
 )
 
 // Binary is Debian's HAProxy (package haproxy; bookworm ships 2.6).
@@ -53,63 +54,20 @@ func Start(t testing.TB, nports int, body func(ports []int) string) []int {
 		if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var out bytes.Buffer
-		cmd := exec.Command(Binary, "-db", "-f", path)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start haproxy: %v", err)
+		out, exitErr := peertest.Run(t, "haproxy", exec.Command(Binary, "-db", "-f", path), ready)
+		if exitErr == nil {
+			return ports[:nports]
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		stop := func() {
-			cmd.Process.Kill()
-			<-exited
+		if attempt < 3 && strings.Contains(out, "Address already in use") {
+			t.Logf("haproxy: a port was taken meanwhile, retrying")
+			continue
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ready), time.Second)
-			if err == nil {
-				c.Close()
-				t.Cleanup(stop)
-				return ports[:nports]
-			}
-			var exitErr error
-			select {
-			case exitErr = <-exited:
-			case <-time.After(50 * time.Millisecond):
-				if time.Now().After(deadline) {
-					stop()
-					t.Fatalf("haproxy did not come up: %s", out.String())
-				}
-				continue
-			}
-			if attempt < 3 && strings.Contains(out.String(), "Address already in use") {
-				t.Logf("haproxy: a port was taken meanwhile, retrying")
-				break
-			}
-			t.Fatalf("haproxy exited: %v\n%s\nconfig:\n%s", exitErr, out.String(), cfg.String())
-		}
+		t.Fatalf("haproxy exited: %v\n%s\nconfig:\n%s", exitErr, out, cfg.String())
 	}
 }
 
 // FreePorts returns n distinct ports that were free on 127.0.0.1 a moment ago.
-func FreePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
-}
+func FreePorts(t testing.TB, n int) []int { return peertest.FreePorts(t, n) }
 
 // NameServer listens on a loopback port and answers every connection with name, then closes
 // it, until the test ends. It returns the address, e.g. "127.0.0.1:40001".

@@ -6,13 +6,13 @@ package nginxtest
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/tether-proxy/tether/internal/peertest"
 )
 
 // Debian's nginx and its stream module (packages nginx and libnginx-mod-stream).
@@ -72,61 +72,18 @@ func StartBlocks(t testing.TB, nports int, bodies func(ports []int) (stream, htt
 		}
 		errLog := filepath.Join(dir, "error.log")
 		os.Remove(errLog)
-		var out bytes.Buffer
-		cmd := exec.Command(Binary, "-p", dir, "-c", confPath, "-e", errLog)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start nginx: %v", err)
+		out, exitErr := peertest.Run(t, "nginx", exec.Command(Binary, "-p", dir, "-c", confPath, "-e", errLog), ready)
+		if exitErr == nil {
+			return ports[:nports]
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		stop := func() {
-			cmd.Process.Kill()
-			<-exited
+		log, _ := os.ReadFile(errLog)
+		if attempt < 3 && bytes.Contains(log, []byte("Address already in use")) {
+			t.Logf("nginx: a port was taken meanwhile, retrying")
+			continue
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ready), time.Second)
-			if err == nil {
-				c.Close()
-				t.Cleanup(stop)
-				return ports[:nports]
-			}
-			var exitErr error
-			select {
-			case exitErr = <-exited:
-			case <-time.After(50 * time.Millisecond):
-				if time.Now().After(deadline) {
-					stop()
-					t.Fatalf("nginx did not come up: %s", out.String())
-				}
-				continue
-			}
-			log, _ := os.ReadFile(errLog)
-			if attempt < 3 && bytes.Contains(log, []byte("Address already in use")) {
-				t.Logf("nginx: a port was taken meanwhile, retrying")
-				break
-			}
-			t.Fatalf("nginx exited: %v\n%s\n%s\nconfig:\n%s", exitErr, out.String(), log, conf.String())
-		}
+		t.Fatalf("nginx exited: %v\n%s\n%s\nconfig:\n%s", exitErr, out, log, conf.String())
 	}
 }
 
 // FreePorts returns n distinct ports that were free on 127.0.0.1 a moment ago.
-func FreePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
-}
+func FreePorts(t testing.TB, n int) []int { return peertest.FreePorts(t, n) }
