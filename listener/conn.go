@@ -609,6 +609,8 @@ func (c *setup) startTunnel() {
 		WebSocket:  ws,
 		CloseGrace: ss.rt.cfg.Timeouts.CloseGrace,
 		CloseWait:  closeWait,
+
+		BackendKeepAlive: &backendKeepAlive,
 	}, ss.finish)
 }
 

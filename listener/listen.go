@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tether-proxy/tether/conf"
+	"github.com/tether-proxy/tether/splice"
 )
 
 // keepAlive is the TCP keepalive of both legs of every tunnel: a peer that vanished without a
@@ -17,6 +18,10 @@ import (
 // connection); dialed ones pay four setsockopt calls, kept on purpose: a backend host that
 // dies silently would otherwise hold its tunnels until the kernel gives up retransmitting.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
+
+// backendKeepAlive is keepAlive for backend sockets, set by the tunnel (splice.Options): on the
+// event loop only once the tunnel is 10 s old, so short connections skip its system calls.
+var backendKeepAlive = splice.KeepAlive{Idle: keepAlive.Idle, Interval: keepAlive.Interval, Count: keepAlive.Count}
 
 // listen opens the socket of one listener. IPv4 addresses get an AF_INET socket and IPv6
 // addresses an AF_INET6 one whose IPV6_V6ONLY follows the config (nginx's `ipv6only`), so the

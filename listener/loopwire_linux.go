@@ -33,8 +33,6 @@ var _ wire = (*loopWire)(nil)
 // Advance makes a setup the loop's handler of its connection.
 func (c *setup) Advance(*splice.Setup) { c.advance() }
 
-// backendKeepAlive is keepAlive for sockets the loop dials.
-var backendKeepAlive = splice.KeepAlive{Idle: keepAlive.Idle, Interval: keepAlive.Interval, Count: keepAlive.Count}
 
 // stopped reports why calls fail now, if they do.
 func (w *loopWire) stopped() error {

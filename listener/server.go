@@ -145,7 +145,7 @@ func (s *Server) prepare(ctx context.Context, cfg *conf.Config) (*plan, error) {
 		rt := &route{
 			cfg:    lc,
 			pool:   p.pools[lc.Upstream],
-			dialer: &upstream.NetDialer{Dialer: net.Dialer{Timeout: lc.Timeouts.Connect, KeepAliveConfig: keepAlive}},
+			dialer: &upstream.NetDialer{Dialer: net.Dialer{Timeout: lc.Timeouts.Connect, KeepAlive: -1}}, // the tunnel sets backendKeepAlive
 			mode:   preambleMode(lc.Preamble),
 		}
 		rt.metrics = s.newRouteMetrics(lc.Name)

@@ -38,6 +38,7 @@ type endpoint struct {
 	readable bool // no EAGAIN since the last readiness edge
 	writable bool // no EAGAIN or short write since the last writability edge
 	hup      bool // the peer closed or failed: read to the end, short reads included
+	errEvent bool // epoll reported EPOLLERR (or EPOLLHUP without EPOLLOUT): an error may be pending
 
 	pend    *[]byte // bytes accepted but not yet taken by the socket (pooled), or nil
 	pendOff int     // start of the unsent bytes in *pend

@@ -199,7 +199,11 @@ func (e *Engine) Forward(ctx context.Context, client, backend net.Conn, opt Opti
 // goroutines (ModeGoroutines, or when the loop cannot take the sockets). It
 // reports false when neither can drive these conns.
 func (e *Engine) startDriven(ctx context.Context, client, backend net.Conn, opt Options, done func(Result)) bool {
-	return e.loops.start(e, ctx, client, backend, opt, done) || e.startGoroutines(ctx, client, backend, opt, done)
+	if e.loops.start(e, ctx, client, backend, opt, done) {
+		return true
+	}
+	opt.BackendKeepAlive.setOn(backend)
+	return e.startGoroutines(ctx, client, backend, opt, done)
 }
 
 // forwardStream runs one tunnel on the calling goroutine and one more,
@@ -207,6 +211,7 @@ func (e *Engine) startDriven(ctx context.Context, client, backend net.Conn, opt 
 // conns the readiness-driven tunnel cannot drive (off Linux, a *tls.Conn
 // not made by TLSServer, other net.Conn wrappers).
 func (e *Engine) forwardStream(ctx context.Context, client, backend net.Conn, opt Options) Result {
+	opt.BackendKeepAlive.setOn(backend)
 	t := &tunnel{e: e, ctx: ctx, opt: opt, client: client, backend: backend}
 	return t.forward()
 }

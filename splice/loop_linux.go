@@ -80,6 +80,9 @@ func (ls *eventLoops) start(e *Engine, ctx context.Context, client, backend net.
 		return false
 	}
 	t := &loopTunnel{e: e, ctx: ctx, opt: opt, done: done}
+	if ka := opt.BackendKeepAlive; ka != nil && ka.Idle >= time.Second {
+		t.ka = ka // armKeepAlive sets it once the tunnel lived keepAliveAfter
+	}
 	if err := t.detach(client, backend); err != nil {
 		return false // e.g. out of fds: the goroutine path needs none
 	}
@@ -434,6 +437,9 @@ func (lp *loop) dispatch() {
 		}
 		if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			ep.writable = true
+		}
+		if ev.Events&unix.EPOLLERR != 0 || ev.Events&(unix.EPOLLHUP|unix.EPOLLOUT) == unix.EPOLLHUP {
+			ep.errEvent = true
 		}
 		t.pump()
 	}

@@ -2,6 +2,7 @@ package splice
 
 import (
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -33,6 +34,26 @@ type Options struct {
 	// CloseWait bounds the wait for the peers' close frames once tether sent
 	// its own; zero or negative means no wait.
 	CloseWait time.Duration
+
+	// BackendKeepAlive is TCP keepalive for the backend socket (nil: leave it
+	// as it is). On an event loop it is set once the tunnel has lived
+	// keepAliveAfter, so the many short connections never pay its four
+	// system calls; on goroutines it is set when the tunnel starts.
+	BackendKeepAlive *KeepAlive
+}
+
+// KeepAlive is TCP keepalive for a socket: the first probe after Idle without data, then every
+// Interval, Count unanswered probes drop the connection. An Idle under a second means none.
+type KeepAlive struct {
+	Idle, Interval time.Duration
+	Count          int
+}
+
+// setOn sets k on c when c is a TCP socket (best effort: the tunnel works without).
+func (k *KeepAlive) setOn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok && k != nil && k.Idle >= time.Second {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: k.Idle, Interval: k.Interval, Count: k.Count})
+	}
 }
 
 // Ending says how a WebSocket tunnel that tether ended (Idle, or the

@@ -39,12 +39,6 @@ type SetupHandler interface {
 	Advance(s *Setup)
 }
 
-// KeepAlive is the TCP keepalive set on backend sockets a Setup dials (zero Idle: none).
-type KeepAlive struct {
-	Idle, Interval time.Duration
-	Count          int
-}
-
 // Setup is one connection being set up on an event loop: the client socket the loop accepted
 // and, once dialled, a backend socket. Its methods are for its handler only, inside Advance.
 type Setup struct {
@@ -413,8 +407,11 @@ func (s *Setup) Connected() (bool, error) {
 	if !b.writable && !b.hup {
 		return false, nil
 	}
-	if err := rawSockError(b.fd); err != nil {
-		return false, os.NewSyscallError("connect", err)
+	// EPOLLOUT alone means the handshake completed: only an error event costs a getsockopt.
+	if b.errEvent {
+		if err := rawSockError(b.fd); err != nil {
+			return false, os.NewSyscallError("connect", err)
+		}
 	}
 	s.dialing = false
 	return true, nil

@@ -1,6 +1,7 @@
 package splice
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -116,5 +117,67 @@ func TestSetupTunnels(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the tunnel did not end")
+	}
+}
+
+// TestStartBackendKeepAlive: Options.BackendKeepAlive reaches a tunnel handed to Start: on an
+// event loop only once the tunnel has lived keepAliveAfter, on goroutines at once.
+func TestStartBackendKeepAlive(t *testing.T) {
+	defer func(was time.Duration) { keepAliveAfter = was }(keepAliveAfter)
+	keepAliveAfter = 200 * time.Millisecond
+	for _, tc := range []struct {
+		mode    Mode
+		atOnce  bool
+		wantAge time.Duration // by when it must be set
+	}{
+		{ModeEventLoop, false, 3 * keepAliveAfter},
+		{ModeGoroutines, true, 0},
+	} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			e := NewEngine(EngineConfig{Mode: tc.mode})
+			defer e.Close()
+			clientPeer, client := tcpPair(t)
+			backend, backendPeer := tcpPair(t)
+			backend.SetKeepAlive(false) // net.Dial turned it on
+			defer clientPeer.Close()
+			defer backendPeer.Close()
+			// A duplicate of the backend socket's descriptor reads its options after the
+			// tunnel took the conn over.
+			rc, _ := backend.SyscallConn()
+			var fd int
+			var derr error
+			rc.Control(func(f uintptr) { fd, derr = unix.Dup(int(f)) })
+			if derr != nil {
+				t.Fatal(derr)
+			}
+			defer unix.Close(fd)
+			keepalive := func() int {
+				v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			done := make(chan Result, 1)
+			ka := &KeepAlive{Idle: time.Minute, Interval: 15 * time.Second, Count: 4}
+			e.Start(context.Background(), client, backend, Options{BackendKeepAlive: ka}, func(r Result) { done <- r })
+			if got := keepalive() == 1; got != tc.atOnce {
+				t.Errorf("keepalive at once = %v, want %v", got, tc.atOnce)
+			}
+			time.Sleep(tc.wantAge)
+			if keepalive() != 1 {
+				t.Errorf("no keepalive on the backend socket after %v", tc.wantAge)
+			}
+			if idle, _ := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE); idle != 60 {
+				t.Errorf("TCP_KEEPIDLE = %d, want 60", idle)
+			}
+			clientPeer.Close()
+			backendPeer.Close()
+			select {
+			case <-done:
+			case <-time.After(hangLimit):
+				t.Fatal("the tunnel did not end")
+			}
+		})
 	}
 }

@@ -171,6 +171,15 @@ var tests = []*testDef{
 			return runSyscalls(ctx, in.Plain, in.pid(), e.SyscallConns, 8)
 		},
 	},
+	{
+		ID: "tls-syscalls", Title: "System calls per TLS connection", TLS: true, NoDirect: true, Cols: []column{{mSyscalls, "system calls per connection", 1}},
+		Ratio: mSyscalls, Higher: false, Breakdown: syscallPrefix,
+		What: "As the plain row, over TLS: every connection is a full handshake of the browser-like client. Where a proxy's " +
+			"system calls go beside its handshake CPU (see the TLS handshake rows).",
+		run: func(ctx context.Context, in *instance, e runEnv) (metrics, error) {
+			return runSyscalls(ctx, in.TLS.with(profileBrowser), in.pid(), e.SyscallConns/3, 8)
+		},
+	},
 	stormTest("storm", "Reconnect storm, WSS, full handshakes", false),
 	stormTest("storm-resumed", "Reconnect storm, WSS, resumed sessions", true),
 	{

@@ -22,7 +22,7 @@ func TestSelectTests(t *testing.T) {
 	}{
 		{"", testIDs(tests), ""},
 		{"bulk", []string{"bulk-up", "bulk-down"}, ""},
-		{"tls", []string{"tls-bulk-up", "tls-bulk-down", "tls-handshake", "tls-handshake-p256", "tls-handshake-rsa", "tls-handshake-resumed", "tls-idle", "tls-idle-p256"}, ""},
+		{"tls", []string{"tls-bulk-up", "tls-bulk-down", "tls-handshake", "tls-handshake-p256", "tls-handshake-rsa", "tls-handshake-resumed", "tls-syscalls", "tls-idle", "tls-idle-p256"}, ""},
 		{"tls-handshake-rsa", []string{"tls-handshake-rsa"}, ""},
 		{"pingpong-64", []string{"pingpong-64-c1", "pingpong-64-c32"}, ""},
 		// Matrix order, whatever the order asked; duplicates once.

@@ -72,7 +72,7 @@ func parseStraceSummary(text string) (straceCounts, error) {
 // syscallConns is how many connections the syscalls test traces (-quick: a third).
 const syscallConns = 1500
 
-// runSyscalls counts the system calls of the proxy pid per plain connection through t: `strace
+// runSyscalls counts the system calls of the proxy pid per connection through t (plain or TLS): `strace
 // -c -f` is attached to it (every thread), n connections (connect, echo 4 bytes, close) go
 // through, workers at a time, and strace is detached; its total ÷ n is mSyscalls, and each
 // system call's count ÷ n is syscallPrefix+name. The proxy's own idle wake-ups during those
