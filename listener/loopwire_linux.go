@@ -33,7 +33,6 @@ var _ wire = (*loopWire)(nil)
 // Advance makes a setup the loop's handler of its connection.
 func (c *setup) Advance(*splice.Setup) { c.advance() }
 
-
 // stopped reports why calls fail now, if they do.
 func (w *loopWire) stopped() error {
 	if w.s.Aborted() || w.s.Expired() {
