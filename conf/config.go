@@ -134,6 +134,9 @@ type TLS struct {
 	// tickets, all decrypt. Paths are absolute; each had a valid size when the
 	// file was parsed. Empty: per-process keys that Go rotates.
 	TicketKeys []string
+	// Curves are the key-exchange groups offered, spelled as tlsterm.GroupName returns them;
+	// empty means crypto/tls's defaults (X25519MLKEM768 first).
+	Curves []string
 }
 
 // CertKey is one certificate chain and its private key. Paths are

@@ -205,7 +205,43 @@ func (p *parser) tls(at keyPath, m map[string]any) *TLS {
 	if v, ok := m["session_ticket_key"]; ok {
 		t.TicketKeys = p.ticketKeys(at.key("session_ticket_key"), v)
 	}
+	if v, ok := m["curves"]; ok {
+		t.Curves = p.curves(at.key("curves"), v)
+	}
 	return t
+}
+
+// curves decodes curves: a non-empty array of key-exchange group names, each once.
+func (p *parser) curves(at keyPath, v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		p.errorf(at, `expected an array of key exchange groups (curves = ["X25519MLKEM768", "X25519", "P-256"]), got %s`, describe(v))
+		return nil
+	}
+	if len(list) == 0 {
+		p.errorf(at, "must name at least one key exchange group")
+		return nil
+	}
+	var names []string
+	seen := map[string]int{}
+	for i, e := range list {
+		s, ok := p.str(at.index(i), e)
+		if !ok {
+			continue
+		}
+		name, err := tlsterm.GroupName(s)
+		if err != nil {
+			p.errorf(at.index(i), "%v", err)
+			continue
+		}
+		if j, dup := seen[name]; dup {
+			p.errorf(at.index(i), "duplicate group %q (also curves[%d])", s, j)
+			continue
+		}
+		seen[name] = i
+		names = append(names, name)
+	}
+	return names
 }
 
 // ticketKeys decodes session_ticket_key: an array of key files, each of a

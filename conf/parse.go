@@ -19,7 +19,7 @@ var (
 	topKeys      = []string{"drain_timeout", "drain_spread", "max_conns", "max_handshakes", "fd_reserve", "max_memory", "engine", "admin", "timeouts", "listeners", "upstreams"}
 	timeoutKeys  = []string{"handshake", "preamble", "connect", "idle", "half_close", "response", "close_grace"}
 	listenerKeys = []string{"name", "listen", "upstream", "preamble", "max_preamble", "ipv6only", "reuseport", "max_conns", "max_conns_per_client", "proxy_protocol_in", "hash_key", "forwarded_headers", "tls", "timeouts"}
-	tlsKeys      = []string{"cert", "key", "certs", "client_ca", "client_auth", "session_ticket_key"}
+	tlsKeys      = []string{"cert", "key", "certs", "client_ca", "client_auth", "session_ticket_key", "curves"}
 	upstreamKeys = []string{"balance", "balance_factor", "servers", "proxy_protocol"}
 )
 

@@ -986,6 +986,61 @@ servers = ["127.0.0.1:3001"]
 			},
 		},
 		{
+			name: "key exchange groups",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  curves = ["x25519", "prime256v1", "P-384"]
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			want: func(t *testing.T, c *Config) {
+				deepEqual(t, c.Listeners[0].TLS.Curves, []string{"X25519", "P-256", "P-384"})
+			},
+		},
+		{
+			name: "key exchange groups: every problem",
+			in: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:8443"
+upstream = "app"
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  curves = ["X25519", "brainpool", 7, "secp256r1", "P-256", "x25519"]
+[[listeners]]
+name = "c"
+listen = "127.0.0.1:8445"
+upstream = "app"
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  curves = "X25519"
+[[listeners]]
+name = "b"
+listen = "127.0.0.1:8444"
+upstream = "app"
+  [listeners.tls]
+  cert = "certs/site.pem"
+  key = "certs/site.key"
+  curves = []
+[upstreams.app]
+servers = ["127.0.0.1:3001"]
+`,
+			errs: []string{
+				`8: listeners[0].tls.curves[1]: unknown key exchange group "brainpool" (known: X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519, P-256, P-384, P-521)`,
+				`8: listeners[0].tls.curves[2]: expected a string, got integer`,
+				`8: listeners[0].tls.curves[4]: duplicate group "P-256" (also curves[3])`,
+				`8: listeners[0].tls.curves[5]: duplicate group "x25519" (also curves[0])`,
+				`16: listeners[1].tls.curves: expected an array of key exchange groups (curves = ["X25519MLKEM768", "X25519", "P-256"]), got string`,
+				`24: listeners[2].tls.curves: must name at least one key exchange group`,
+			},
+		},
+		{
 			name: "admin with pprof",
 			in: `[admin]
 listen = "127.0.0.1:9191"

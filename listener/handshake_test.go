@@ -126,3 +126,54 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestKeyExchangeGroups: a listener's tls.curves decides the groups a browser-like client (Go's
+// defaults: X25519MLKEM768 and X25519 key shares) gets: the post-quantum hybrid by default, the
+// classical group when only classical ones are configured, and no handshake when none matches.
+func TestKeyExchangeGroups(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, "echo", "127.0.0.1:0", echo)
+	listener := func(name, curves string) string {
+		return fmt.Sprintf(`
+[[listeners]]
+name = "%s"
+listen = "127.0.0.1:0"
+upstream = "app"
+preamble = "none"
+  [listeners.tls]
+  cert = "%%CERT%%"
+  key = "%%KEY%%"
+  %s
+`, name, curves)
+	}
+	p := startProxy(t, listener("default", "")+listener("classical", `curves = ["X25519", "P-256"]`)+
+		listener("p384", `curves = ["secp384r1"]`)+fmt.Sprintf("[upstreams.app]\nservers = [%q]\n", b.addr()))
+	for _, tc := range []struct {
+		listener string
+		client   []tls.CurveID // nil: Go's defaults
+		want     tls.CurveID   // 0: the handshake fails
+	}{
+		{"default", nil, tls.X25519MLKEM768},
+		{"default", []tls.CurveID{tls.CurveP256}, tls.CurveP256},
+		{"classical", nil, tls.X25519},
+		{"classical", []tls.CurveID{tls.X25519MLKEM768}, 0},
+		{"p384", nil, tls.CurveP384}, // after a HelloRetryRequest: Go's client sends no P-384 share
+	} {
+		c, err := tls.Dial("tcp", p.addr(tc.listener), &tls.Config{InsecureSkipVerify: true, CurvePreferences: tc.client})
+		if tc.want == 0 {
+			if err == nil {
+				c.Close()
+				t.Errorf("%s, client groups %v: handshake succeeded, want it refused", tc.listener, tc.client)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s, client groups %v: %v", tc.listener, tc.client, err)
+			continue
+		}
+		if got := c.ConnectionState().CurveID; got != tc.want {
+			t.Errorf("%s, client groups %v: negotiated %v, want %v", tc.listener, tc.client, got, tc.want)
+		}
+		c.Close()
+	}
+}

@@ -56,7 +56,7 @@ func preambleMode(m conf.PreambleMode) preamble.Mode {
 
 // loadTLS loads a listener's certificates and client CAs.
 func loadTLS(c *conf.TLS) (*tlsterm.Generation, error) {
-	s := tlsterm.Settings{ClientCA: c.ClientCA, TicketKeys: c.TicketKeys}
+	s := tlsterm.Settings{ClientCA: c.ClientCA, TicketKeys: c.TicketKeys, Groups: c.Curves}
 	for _, ck := range c.Certs {
 		s.Certs = append(s.Certs, tlsterm.Pair{Cert: ck.Cert, Key: ck.Key})
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tether-proxy/tether/tlsterm"
 )
 
 // tlsOut is a listener's [listeners.tls] table.
@@ -14,6 +16,7 @@ type tlsOut struct {
 	clientCA   string
 	clientAuth string
 	ticketKeys []string // ssl_session_ticket_key files, in order (the first encrypts)
+	curves     []string // ssl_ecdh_curve's groups, as tlsterm.GroupName spells them; nil: the default
 }
 
 type certPair struct{ cert, key string }
@@ -92,11 +95,35 @@ func (t *translator) tlsFor(set *settings) *tlsOut {
 			out.ticketKeys = append(out.ticketKeys, p)
 		}
 	}
+	if d := last(s.nearest("ssl_ecdh_curve")); d != nil {
+		out.curves = t.curves(d)
+	}
 	if set.ctx == "stream" {
 		t.timeout(s, "ssl_handshake_timeout", "handshake", set, "")
 	}
 	set.tls = out
 	return out
+}
+
+// curves translates ssl_ecdh_curve (OpenSSL's colon-separated group list) to curves. "auto"
+// and a list with a group Go does not have keep tether's default, which offers X25519MLKEM768
+// besides X25519 and the NIST curves.
+func (t *translator) curves(d *Directive) []string {
+	if len(d.Args) != 1 || d.Args[0] == "auto" {
+		t.note(d, "tether's default groups apply (X25519MLKEM768, X25519, P-256, P-384, P-521 and the other hybrids)")
+		return nil
+	}
+	var names []string
+	for _, g := range strings.Split(d.Args[0], ":") {
+		name, err := tlsterm.GroupName(g)
+		if err != nil {
+			t.note(d, "%v; tether's default groups apply", err)
+			return nil
+		}
+		names = append(names, name)
+	}
+	t.note(d, "carried over as curves; Go prefers post-quantum hybrids among them whatever the order")
+	return names
 }
 
 // filePath resolves a certificate or key path like nginx (relative to the configuration
@@ -130,7 +157,7 @@ func mergeTLS(a, b *tlsOut) *tlsOut {
 	case b == nil:
 		return a
 	}
-	out := &tlsOut{clientCA: a.clientCA, clientAuth: a.clientAuth, ticketKeys: a.ticketKeys}
+	out := &tlsOut{clientCA: a.clientCA, clientAuth: a.clientAuth, ticketKeys: a.ticketKeys, curves: a.curves}
 	if len(out.ticketKeys) == 0 {
 		out.ticketKeys = b.ticketKeys
 	}

@@ -117,6 +117,9 @@ func (t *translator) writeListener(b *bytes.Buffer, l *listenerOut) {
 		if len(l.tls.ticketKeys) > 0 {
 			fmt.Fprintf(b, "session_ticket_key = %s\n", tomlStrings(l.tls.ticketKeys))
 		}
+		if len(l.tls.curves) > 0 {
+			fmt.Fprintf(b, "curves = %s\n", tomlStrings(l.tls.curves))
+		}
 	}
 	if len(set.timeouts) > 0 {
 		b.WriteString("[listeners.timeouts]\n")

@@ -105,6 +105,9 @@ func listenerSummary(l *conf.Listener) string {
 		if n := len(l.TLS.TicketKeys); n > 0 {
 			s += fmt.Sprintf(" ticket_keys=%d", n)
 		}
+		if len(l.TLS.Curves) > 0 {
+			s += " curves=" + strings.Join(l.TLS.Curves, ",")
+		}
 	}
 	if l.ProxyIn != nil {
 		s += fmt.Sprintf(" proxy_in=%v/%v", l.ProxyIn.Trusted, l.ProxyIn.Timeout)
@@ -412,6 +415,19 @@ http {
 			listeners: []string{"a-443 0.0.0.0:443 -> a none tls=1 ticket_keys=2"},
 			upstreams: []string{"a hash-consistent [127.0.0.1:3001]"},
 			notes:     []string{"3 ssl_session_ticket_key: carried over as session_ticket_key", "4 ssl_session_ticket_key: but not nginx's"},
+		},
+		{
+			name: "key exchange groups",
+			conf: `stream {
+  upstream a { hash $remote_addr consistent; server 127.0.0.1:3001; }
+  server { listen 443 ssl; ssl_ecdh_curve X25519:prime256v1:secp384r1; ssl_certificate certs/site.pem; ssl_certificate_key certs/site.key; proxy_pass a; }
+  server { listen 444 ssl; ssl_ecdh_curve auto; ssl_certificate certs/site.pem; ssl_certificate_key certs/site.key; proxy_pass a; }
+  server { listen 445 ssl; ssl_ecdh_curve X448:X25519; ssl_certificate certs/site.pem; ssl_certificate_key certs/site.key; proxy_pass a; }
+}`,
+			listeners: []string{"a-443 0.0.0.0:443 -> a none tls=1 curves=X25519,P-256,P-384", "a-444 0.0.0.0:444 -> a none tls=1", "a-445 0.0.0.0:445 -> a none tls=1"},
+			upstreams: []string{"a hash-consistent [127.0.0.1:3001]"},
+			notes: []string{"3 ssl_ecdh_curve: carried over as curves", "4 ssl_ecdh_curve: tether's default groups apply",
+				`5 ssl_ecdh_curve: unknown key exchange group "X448"`},
 		},
 	}
 	for _, tc := range tests {

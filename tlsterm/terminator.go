@@ -18,6 +18,10 @@ type Settings struct {
 	// TicketKeys are session-ticket key files (see ReadTicketKeys): the first encrypts new
 	// tickets, all decrypt. None: the Terminator's own per-process keys, rotated by Go.
 	TicketKeys []string
+	// Groups are the key-exchange groups offered (see GroupName); none means Go's defaults,
+	// X25519MLKEM768 first. crypto/tls takes them as a set: it prefers post-quantum hybrids
+	// whatever the order.
+	Groups []string
 }
 
 // Generation is one loaded, immutable set of Settings: the certificates, the client CAs and
@@ -47,6 +51,11 @@ func Load(s Settings) (*Generation, error) {
 		return nil, err
 	}
 	g.cfg = ServerConfig(&g.store)
+	ids, err := curveIDs(s.Groups)
+	if err != nil {
+		return nil, err
+	}
+	g.cfg.CurvePreferences = ids
 	if len(s.TicketKeys) > 0 {
 		for _, path := range s.TicketKeys {
 			g.stamps = append(g.stamps, stampOf(path))
