@@ -313,6 +313,9 @@ func (c *setup) terminateTLS() *refusal {
 		return nil
 	}
 	st, reason, err := c.w.handshakeTLS(ss.l.srv, ss.rt)
+	if err == errPending {
+		return pending
+	}
 	if err != nil {
 		return &refusal{reason: reason, level: slog.LevelInfo, err: err}
 	}

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -155,9 +156,8 @@ func waitActive(t *testing.T, p *proxy, n int64) {
 }
 
 // TestReloadPlainToTLSOnLoop: a plain listener accepted by the event loops that a reload turns
-// into a TLS listener on the same socket hands each new connection to a goroutine for its
-// handshake (the loop does not terminate TLS); plain clients before and TLS clients after are
-// served.
+// into a TLS listener on the same socket terminates TLS from then on; plain clients before and
+// TLS clients after are served.
 func TestReloadPlainToTLSOnLoop(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, "echo", "127.0.0.1:0", echo)
@@ -197,4 +197,113 @@ func TestReloadPlainToTLSOnLoop(t *testing.T) {
 	if err := echoOverTLS(p.addr("l"), "127.0.0.9"); err != nil {
 		t.Fatalf("TLS client after the reload: %v", err)
 	}
+}
+
+// TestTLSSetupOnLoop: TLS listeners are set up on the event loop too. 2,000 connections that
+// never send a ClientHello and 1,000 that sent part of one wait on the loop with no goroutine
+// and no handshake slot each; 500 clients then connect at once, and each is served over TLS
+// (handshake on a worker, the request head read through TLS on the loop). With a short
+// handshake timeout, the loop's timer refuses the silent ones, logged and counted.
+func TestTLSSetupOnLoop(t *testing.T) {
+	b := startBackend(t, "b", "127.0.0.1:0", whoAmI)
+	listener := `
+[[listeners]]
+name = "%s"
+listen = "127.0.0.1:0"
+upstream = "app"
+preamble = "http"
+  [listeners.timeouts]
+  handshake = "%s"
+  [listeners.tls]
+  cert = "%%CERT%%"
+  key = "%%KEY%%"
+`
+	p := startProxy(t, fmt.Sprintf(listener, "wss", "60s")+fmt.Sprintf(listener, "short", "300ms")+
+		fmt.Sprintf("[upstreams.app]\nservers = [%q]\n", b.addr()))
+	if !p.srv.engine.CanAccept() {
+		t.Skip("the event loops cannot accept here")
+	}
+	addr := p.addr("wss")
+	hello := clientHello(t)
+	before := runtime.NumGoroutine()
+	var waiting []net.Conn
+	defer func() {
+		for _, c := range waiting {
+			c.Close()
+		}
+	}()
+	const silent, partial = 2000, 1000
+	for i := range silent + partial {
+		c := dialFrom(t, fmt.Sprintf("127.0.%d.%d", 60+i/250, 1+i%250), addr)
+		if i >= silent {
+			c.Write(hello[:len(hello)/2])
+		}
+		waiting = append(waiting, c)
+	}
+	waitActive(t, p, silent+partial)
+	if n := runtime.NumGoroutine() - before; n > 50 {
+		t.Errorf("%d more goroutines with %d TLS connections awaiting their ClientHello, want none per connection", n, silent+partial)
+	}
+	if m := metricsText(p); !strings.Contains(m, "tether_tls_handshakes_in_progress 0") {
+		t.Errorf("connections without a whole ClientHello hold handshake slots:\n%s", grepLines(m, "handshakes_in_progress"))
+	}
+
+	const ready = 500
+	var wg sync.WaitGroup
+	errs := make(chan error, ready)
+	start := make(chan struct{})
+	for i := range ready {
+		wg.Go(func() {
+			<-start
+			errs <- getOverTLS(addr, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250))
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range waiting {
+		c.Close()
+	}
+	waiting = nil
+	waitActive(t, p, 0)
+
+	const timedOut = 100
+	for i := range timedOut {
+		waiting = append(waiting, dialFrom(t, fmt.Sprintf("127.2.%d.%d", i/250, 1+i%250), p.addr("short")))
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m := metricsText(p)
+		if strings.Contains(m, fmt.Sprintf(`tether_connections_refused_total{listener="short",reason="tls handshake"} %d`, timedOut)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent clients were not refused by the handshake timeout:\n%s", grepLines(m, `listener="short"`))
+		}
+	}
+	p.log.waitLog(t, "tls handshake", "await ClientHello")
+	waitActive(t, p, 0)
+}
+
+// getOverTLS sends one GET over TLS from src and checks that the backend answered it.
+func getOverTLS(addr, src string) error {
+	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return fmt.Errorf("from %s: %w", src, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, "GET /who HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		return fmt.Errorf("from %s: %w", src, err)
+	}
+	resp, err := io.ReadAll(c)
+	if !strings.HasPrefix(string(resp), "HTTP/1.1 200 OK") || !strings.Contains(string(resp), "GET /who") {
+		return fmt.Errorf("from %s: answer %q (%v)", src, resp, err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -12,20 +13,23 @@ import (
 	"time"
 
 	"github.com/tether-proxy/tether/splice"
+	"github.com/tether-proxy/tether/tlsterm"
 	"github.com/tether-proxy/tether/upstream"
 )
 
-// Plain listeners on the event-loop engine accept and set their connections up on the event
-// loops: the loop accepts (accept4), the pipeline of conn.go runs over a loopWire whenever the
-// loop has news for the connection, and the connection becomes a tunnel on the same loop. No
-// goroutine, netpoller registration or hand-over per connection. TLS listeners keep a goroutine
-// per handshake (crypto/tls blocks) and hand the tunnel over afterwards.
+// Listeners on the event-loop engine accept and set their connections up on the event loops:
+// the loop accepts (accept4), the pipeline of conn.go runs over a loopWire whenever the loop
+// has news for the connection, and the connection becomes a tunnel on the same loop. No
+// goroutine, netpoller registration or hand-over per connection. A TLS handshake runs on a
+// worker (crypto/tls blocks) once the ClientHello has arrived, over the loop's socket (see
+// splice.Setup.StartTLS); the steps after it run on the loop again.
 
 // loopWire is the wire of a connection set up on an event loop: non-blocking calls on a
 // *splice.Setup. A call that would block returns errPending; once the step's timer fired or
 // the context ended, calls return os.ErrDeadlineExceeded, as a goroutine's would.
 type loopWire struct {
-	s *splice.Setup
+	s         *splice.Setup
+	helloWait bool // terminateTLS waits for the ClientHello
 }
 
 var _ wire = (*loopWire)(nil)
@@ -77,8 +81,50 @@ func (w *loopWire) write(p []byte) (int, error) {
 func (w *loopWire) closeWrite()               { w.s.CloseWrite() }
 func (w *loopWire) localAddr() netip.AddrPort { return w.s.LocalAddr() }
 
-func (w *loopWire) handshakeTLS(*Server, *route) (*tls.ConnectionState, string, error) {
-	return nil, "tls handshake", errors.New("TLS is not terminated on the event loop")
+// handshakeTLS waits on the loop, within the handshake timeout and holding no handshake slot,
+// until the ClientHello has arrived; then it takes a slot and runs the handshake on a worker.
+// The step resumes when the handshake ended.
+func (w *loopWire) handshakeTLS(s *Server, rt *route) (*tls.ConnectionState, string, error) {
+	if tc, done, err := w.s.TLS(); done {
+		w.s.SetTimer(0)
+		if err != nil {
+			return nil, "tls handshake", fmt.Errorf("tls handshake with %s: %w", w.s.RemoteAddr(), err)
+		}
+		st := tc.ConnectionState()
+		return &st, "", nil
+	}
+	if !w.helloWait {
+		w.helloWait = true
+		w.s.SetTimer(rt.cfg.Timeouts.Handshake)
+	}
+	if err := w.stopped(); err != nil {
+		return nil, "tls handshake", fmt.Errorf("await ClientHello from %s: %w", w.s.RemoteAddr(), err)
+	}
+	if arrived, err := w.s.HelloArrived(tlsterm.HelloArrived); err != nil || !arrived {
+		switch {
+		case err != nil:
+		case w.s.ClientClosed(): // part of a ClientHello, then the end: the rest never comes
+			err = tlsterm.ErrClosedBeforeHello
+		default:
+			err = errPending
+		}
+		return nil, "tls handshake", err
+	}
+	slots := *s.handshake.Load()
+	select {
+	case slots <- struct{}{}:
+	default:
+		return nil, "max_handshakes", errors.New("too many TLS handshakes in progress")
+	}
+	start := time.Now()
+	w.s.StartTLS(rt.tls.Config(), func(handshake func()) {
+		s.spawn(func() {
+			handshake()
+			<-slots
+			rt.metrics.handshake.UpdateDuration(start)
+		})
+	})
+	return nil, "", errPending
 }
 
 func (w *loopWire) dial(_ context.Context, _ *route, peer *upstream.Peer, src netip.Addr) error {
@@ -125,7 +171,7 @@ func (w *loopWire) close(reset bool) { w.s.Close(reset) }
 // the event-loop engine. It reports whether it does.
 func (s *Server) acceptOnLoop(l *listener) bool {
 	tl, ok := l.ln.(*net.TCPListener)
-	if !ok || l.rt.Load().tls != nil || !s.engine.CanAccept() {
+	if !ok || !s.engine.CanAccept() {
 		return false
 	}
 	rc, err := tl.SyscallConn()
@@ -156,28 +202,7 @@ func (l *listener) acceptedOnLoop(cs *splice.Setup) splice.SetupHandler {
 	if l.setKeepAlive {
 		cs.SetClientKeepAlive(backendKeepAlive)
 	}
-	if l.rt.Load().tls != nil { // a reload made the listener TLS: a goroutine serves it
-		l.handOver(cs)
-		return nil
-	}
 	return newSetup(l.newSessionFrom(cs.RemoteAddr()), &loopWire{s: cs})
-}
-
-// handOver moves an accepted connection from the loop to a goroutine's pipeline.
-func (l *listener) handOver(cs *splice.Setup) {
-	f, err := cs.Detach()
-	if err == nil {
-		var c net.Conn
-		c, err = net.FileConn(f)
-		f.Close()
-		if err == nil {
-			l.srv.dispatch(l, c.(*net.TCPConn))
-			return
-		}
-	}
-	l.srv.log.Warn("connection lost on its way off the event loop", "listener", l.rt.Load().cfg.Name, "err", err)
-	l.srv.active.Add(-1)
-	l.srv.handlers.Done()
 }
 
 // acceptFailed is told by the loops of accept errors (they pause accepting meanwhile): counted,

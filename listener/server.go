@@ -53,7 +53,7 @@ type Server struct {
 
 	accepting sync.WaitGroup                // accept loops
 	handlers  sync.WaitGroup                // served connections (pipeline or tunnel)
-	work      chan accepted                 // accepted connections for idle workers
+	work      chan func()                   // jobs for idle workers (spawn)
 	active    atomic.Int64                  // connections being served
 	handshake atomic.Pointer[chan struct{}] // TLS handshake slots (max_handshakes)
 	maxConns  atomic.Int64                  // process-wide cap on served connections; 0 = none
@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg *conf.Config, opt Options) (*Server, error) {
 		terms:     make(map[string]*tlsterm.Terminator),
 		inherited: opt.Inherited,
 		conns:     make(map[*connState]struct{}),
-		work:      make(chan accepted),
+		work:      make(chan func()),
 		metrics:   metrics.NewSet(),
 	}
 	s.shed.spare, s.shed.fds.dir = -1, -1

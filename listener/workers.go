@@ -5,39 +5,40 @@ import (
 	"time"
 )
 
-// workerIdle is how long a connection worker waits for the next accepted connection before it
-// ends. Any steady load keeps a few workers alive; a quiet server keeps none.
+// workerIdle is how long a worker waits for its next job before it ends. Any steady load keeps
+// a few workers alive; a quiet server keeps none.
 const workerIdle = 2 * time.Second
 
-// accepted is a connection handed from an accept loop to a worker.
-type accepted struct {
-	l *listener
-	c *net.TCPConn
+// dispatch serves c on a worker: its whole pipeline (TLS listeners off the event loops, the
+// goroutine engine).
+func (s *Server) dispatch(l *listener, c *net.TCPConn) {
+	s.spawn(func() { l.serveConn(c) })
 }
 
-// dispatch runs serveConn for c on an idle worker, or on a new one when all are busy. Workers
-// are reused because a goroutine's stack grows (by copying) to what the TLS handshake and the
-// pipeline need: a fresh goroutine per connection pays that growth every time, which measured
-// about 8% of tether's CPU at 9,000 connections per second. On the event-loop engine a
-// worker is busy only until the tunnel is handed over, so few are needed.
-func (s *Server) dispatch(l *listener, c *net.TCPConn) {
+// spawn runs job on an idle worker, or on a new one when all are busy. Workers are reused
+// because a goroutine's stack grows (by copying) to what a TLS handshake and the pipeline
+// need: a fresh goroutine per job pays that growth every time. Measured on TLS handshakes
+// (bench/RESULTS.md, 2026-12-07): reused workers do 4% more full handshakes per proxy core
+// than a goroutine per connection. On the event-loop engine a worker is busy only for a TLS
+// handshake, so few are needed.
+func (s *Server) spawn(job func()) {
 	select {
-	case s.work <- accepted{l, c}:
+	case s.work <- job:
 	default:
-		go s.worker(accepted{l, c})
+		go s.worker(job)
 	}
 }
 
-// worker serves connections until none comes for workerIdle or the server stops.
-func (s *Server) worker(a accepted) {
-	a.l.serveConn(a.c)
+// worker runs jobs until none comes for workerIdle or the server stops.
+func (s *Server) worker(job func()) {
+	job()
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	stopped := s.hardOrStopped()
 	for {
 		select {
-		case a := <-s.work:
-			a.l.serveConn(a.c)
+		case job := <-s.work:
+			job()
 			idle.Reset(workerIdle)
 		case <-idle.C:
 			return

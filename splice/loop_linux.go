@@ -169,10 +169,11 @@ func detachable(c net.Conn) bool {
 
 // Inbox operations, posted to a loop from other goroutines.
 const (
-	opAdd      = iota + 1 // take a new tunnel
-	opAbort               // the tunnel's (or setup's) context was cancelled
-	opListen              // accept on an Acceptor's socket
-	opUnlisten            // stop accepting on it
+	opAdd       = iota + 1 // take a new tunnel
+	opAbort                // the tunnel's (or setup's) context was cancelled
+	opListen               // accept on an Acceptor's socket
+	opUnlisten             // stop accepting on it
+	opHandshake            // a setup's TLS handshake ended (Setup.StartTLS)
 )
 
 type inboxItem struct {
@@ -327,6 +328,10 @@ func (lp *loop) drainInbox() bool {
 				it.t.setup.advance() // the handler sees Aborted
 			default:
 				it.t.end(Aborted, context.Cause(it.t.ctx))
+			}
+		case opHandshake:
+			if !it.t.stopped && it.t.setup != nil {
+				it.t.setup.handshakeEnded()
 			}
 		case opListen:
 			lp.listen(it.a)

@@ -4,6 +4,7 @@ package splice
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/netip"
@@ -49,6 +50,12 @@ type Setup struct {
 	local   netip.AddrPort // read on first use
 	expired bool           // the timer fired since SetTimer
 	dialing bool           // a connect is in progress on the backend socket
+
+	// A TLS handshake (StartTLS, setuptls_linux.go).
+	hs     *loopHandshake // while it runs
+	tls    *tls.Conn
+	tlsTr  *transport
+	tlsErr error
 }
 
 // CanAccept reports whether the Engine's event loops can accept and set up connections
@@ -246,7 +253,11 @@ func (lp *loop) startSetup(a *Acceptor, fd int, remote netip.AddrPort) {
 
 // advance calls the handler, unless the setup has ended.
 func (s *Setup) advance() {
-	if !s.t.stopped && s.t.setup == s {
+	switch {
+	case s.t.stopped || s.t.setup != s:
+	case s.hs != nil:
+		s.handshakeNews() // the handler waits for the handshake's end
+	default:
 		s.h.Advance(s)
 	}
 }
@@ -292,6 +303,9 @@ func (s *Setup) Expired() bool { return s.expired }
 
 // Read reads from the client: io.EOF at its end, ErrWouldBlock when nothing is there now.
 func (s *Setup) Read(p []byte) (int, error) {
+	if tc := s.t.client.tls; tc != nil {
+		return tc.Read(p) // ErrWouldBlock comes through crypto/tls as it is
+	}
 	s.t.client.readable = true // peeks leave the flag alone: ask the socket
 	return s.t.client.read(p)
 }
@@ -317,6 +331,9 @@ func (s *Setup) ClientClosed() bool { return s.t.client.hup }
 
 // Write writes to the client as far as it takes it now (an answer to a refused request).
 func (s *Setup) Write(p []byte) (int, error) {
+	if tc := s.t.client.tls; tc != nil {
+		return tc.Write(p) // the endpoint keeps what the socket does not take now
+	}
 	n, err := writeFD(s.t.client.fd, p)
 	if err == unix.EAGAIN {
 		return n, ErrWouldBlock
@@ -329,6 +346,10 @@ func (s *Setup) Write(p []byte) (int, error) {
 
 // CloseWrite shuts the client's write half down (after an answer: the lingering close).
 func (s *Setup) CloseWrite() error {
+	if tc := s.t.client.tls; tc != nil {
+		_ = tc.CloseWrite() // close_notify
+		_, _ = s.t.client.flush()
+	}
 	if err := rawShutdownWrite(s.t.client.fd); err != nil {
 		return os.NewSyscallError("shutdown", err)
 	}
@@ -456,6 +477,10 @@ func (s *Setup) Close(reset bool) {
 	if t.stopAbort != nil {
 		t.stopAbort()
 	}
+	s.orphanHandshake()
+	if t.client.tls != nil && !reset {
+		_, _ = t.client.flush() // an answer's last bytes, best effort
+	}
 	if reset && t.client.fd >= 0 {
 		_ = rawLingerZero(t.client.fd)
 	}
@@ -509,18 +534,4 @@ func setKeepAlive(fd int, ka KeepAlive) error {
 		}
 	}
 	return nil
-}
-
-// Detach takes the client socket off the loop, for a goroutine to serve: the setup ends, and
-// the returned file owns the socket. Nothing may have been read from it.
-func (s *Setup) Detach() (*os.File, error) {
-	t := s.t
-	fd := t.client.fd
-	if err := rawEpollDel(s.lp.epfd, fd); err != nil {
-		s.Close(true)
-		return nil, os.NewSyscallError("epoll_ctl", err)
-	}
-	t.client.fd = -1
-	s.Close(false)
-	return os.NewFile(uintptr(fd), "client"), nil
 }

@@ -37,7 +37,7 @@ func AwaitClientHello(c syscall.Conn) error {
 	var cbErr error
 	err = rc.Read(func(fd uintptr) bool {
 		var done bool
-		done, cbErr = helloArrived(int(fd))
+		done, cbErr = HelloArrived(int(fd))
 		return done
 	})
 	if err != nil {
@@ -46,9 +46,10 @@ func AwaitClientHello(c syscall.Conn) error {
 	return cbErr
 }
 
-// helloArrived reports whether the first record is complete in fd's receive queue (or will
-// never be a ClientHello worth waiting for).
-func helloArrived(fd int) (bool, error) {
+// HelloArrived reports whether the first record is complete in the receive queue of socket fd
+// (or will never be a ClientHello worth waiting for), reading nothing: AwaitClientHello's test,
+// for an event loop that waits itself.
+func HelloArrived(fd int) (bool, error) {
 	var hdr [recordHeaderLen]byte
 	n, _, err := unix.Recvfrom(fd, hdr[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 	switch {
@@ -63,7 +64,7 @@ func helloArrived(fd int) (bool, error) {
 	case n < recordHeaderLen:
 		return false, nil
 	}
-	size := recordHeaderLen + int(hdr[3])<<8 | int(hdr[4])
+	size := recordHeaderLen + (int(hdr[3])<<8 | int(hdr[4]))
 	if size > recordHeaderLen+maxClientHelloIn {
 		return true, nil // oversized: the handshake rejects it at once
 	}
