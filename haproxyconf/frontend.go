@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tether-proxy/tether/tlsterm"
 )
 
 // quietLimit is the idle timeout at or below which a quiet WebSocket is cut: the classic
@@ -24,6 +26,7 @@ type listenerOut struct {
 	preamble string
 	proxyIn  bool
 	cert     string
+	curves   []string // bind curves, as tlsterm.GroupName spells them; nil: tether's default
 	maxConns int
 	timeouts []timeoutOut
 }
@@ -196,6 +199,7 @@ func (t *translator) bind(p *proxy, b *Line, up *upstreamOut, preamble string, m
 		return
 	}
 	var cert string
+	var curves []string
 	proxyIn, ssl := false, false
 	for i := 1; i < len(args); i++ {
 		switch args[i] {
@@ -208,8 +212,13 @@ func (t *translator) bind(p *proxy, b *Line, up *upstreamOut, preamble string, m
 				i++
 				cert = args[i]
 			}
+		case "curves":
+			if i+1 < len(args) {
+				i++
+				curves = t.curves(b, args[i])
+			}
 		default:
-			t.note(b, "bind option %q is not carried over (tether reads: ssl crt FILE, accept-proxy); listener not carried over", args[i])
+			t.note(b, "bind option %q is not carried over (tether reads: ssl crt FILE, curves, accept-proxy); listener not carried over", args[i])
 			return
 		}
 	}
@@ -241,12 +250,27 @@ func (t *translator) bind(p *proxy, b *Line, up *upstreamOut, preamble string, m
 		}
 		t.use(b)
 		l := &listenerOut{base: p.sec.Name(), addr: addr, port: port, bind: b, sec: p.sec, upstream: up,
-			preamble: preamble, proxyIn: proxyIn, cert: cert, maxConns: maxConns, timeouts: timeouts}
+			preamble: preamble, proxyIn: proxyIn, cert: cert, curves: curves, maxConns: maxConns, timeouts: timeouts}
 		if proxyIn {
 			t.warn(b, "accept-proxy carried over as proxy_protocol_in trusting every address, as HAProxy does; narrow trusted to your load balancers")
 		}
 		t.listeners = append(t.listeners, l)
 	}
+}
+
+// curves translates a bind's curves (OpenSSL's colon-separated group list). A group Go does not
+// have keeps tether's default, which offers X25519MLKEM768 besides X25519 and the NIST curves.
+func (t *translator) curves(b *Line, list string) []string {
+	var names []string
+	for _, g := range strings.Split(list, ":") {
+		name, err := tlsterm.GroupName(g)
+		if err != nil {
+			t.note(b, "curves: %v; tether's default groups apply", err)
+			return nil
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // bindAddr reads one bind address: ":80", "*:80", "0.0.0.0:80", "::80"-style IPv6 with the

@@ -3,6 +3,7 @@ package haproxyconf
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/tether-proxy/tether/conf"
 )
@@ -55,6 +56,13 @@ func writeListener(b *bytes.Buffer, l *listenerOut, dualStack bool) {
 	}
 	if l.cert != "" {
 		fmt.Fprintf(b, "[listeners.tls]\ncert = %s  # ssl crt: one PEM with certificate and key\nkey = %s\n", conf.QuoteString(l.cert), conf.QuoteString(l.cert))
+		if len(l.curves) > 0 {
+			quoted := make([]string, len(l.curves))
+			for i, c := range l.curves {
+				quoted[i] = conf.QuoteString(c)
+			}
+			fmt.Fprintf(b, "curves = [%s]  # bind curves\n", strings.Join(quoted, ", "))
+		}
 	}
 	if len(l.timeouts) > 0 {
 		b.WriteString("[listeners.timeouts]\n")

@@ -22,7 +22,7 @@ func TestTranslate(t *testing.T) {
 			toml: []string{`max_conns = 20000`, `listen = "0.0.0.0:8080"`, `preamble = "none"`, `idle = "1h"`, `connect = "5s"`,
 				`balance = "source-consistent"`, `balance_factor = 150`, `"10.0.0.11:9000 weight=2 id=1 max_fails=0"`,
 				`"10.0.0.12:9000 id=7 max_fails=0"`, `"10.0.0.13:9000 id=3 max_fails=0 down"`, `"10.0.0.14:9000 id=4 max_fails=0 backup"`,
-				`proxy_protocol_in = { trusted = ["0.0.0.0/0", "::/0"] }`, `interval = "3s"`},
+				`proxy_protocol_in = { trusted = ["0.0.0.0/0", "::/0"] }`, `interval = "3s"`, `curves = ["X25519", "P-256"]`},
 			notes: []string{"x:2: log: not needed", "x:17: bind: accept-proxy carried over",
 				"x:30: server: weight 0: HAProxy never chooses it", "x:32: listen: listen legacy not carried over: server at x:37: address unix@/run/a.sock is not a TCP address"},
 		},

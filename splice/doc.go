@@ -63,6 +63,23 @@
 // otherwise. (io.Copy between two *net.TCPConn would splice, but keeps two
 // pipes per tunnel for the tunnel's whole life.)
 //
+// # Setting connections up on the loop
+//
+// [Engine.Accept] has the loops accept on a listening socket themselves
+// (accept4, several per wake-up, EPOLLEXCLUSIVE among the loops): each
+// connection becomes a [Setup] whose handler the loop calls whenever its
+// sockets are ready, its one timer fires or its context ends, until the
+// handler closes it or turns it into a tunnel on the same loop, with no
+// goroutine, netpoller registration or hand-over per connection. The Setup
+// reads, peeks and writes the client, connects the backend without blocking
+// (a completed connect costs no getsockopt unless epoll reported an error),
+// and writes to it. A TLS handshake ([Setup.StartTLS]) runs on a goroutine
+// the caller provides, because crypto/tls blocks; the socket stays the
+// loop's: the goroutine reads and writes it without blocking and, on EAGAIN,
+// waits for the loop to pass the next readiness edge on; the Setup's timer
+// and context end the handshake, and the handler goes on (on the loop,
+// reading through TLS) once it has ended.
+//
 // # Ending a tunnel
 //
 // EOF from a source is propagated to the destination (for a *tls.Conn:

@@ -145,7 +145,7 @@ func (t *loopTunnel) start(now int64) {
 	if due := t.nextDue(); due > 0 {
 		t.drv.setTimer(t, due)
 	}
-	if t.ctx.Done() != nil {
+	if t.ctx.Done() != nil && t.stopAbort == nil { // a Setup's is registered already
 		t.stopAbort = t.drv.abortOn(t)
 	}
 }

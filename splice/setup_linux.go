@@ -495,11 +495,7 @@ func (s *Setup) Close(reset bool) {
 func (s *Setup) Tunnel(opt Options, done func(Result)) {
 	t, lp := s.t, s.lp
 	lp.timers.remove(t)
-	if t.stopAbort != nil {
-		t.stopAbort()
-		t.stopAbort = nil
-	}
-	t.setup = nil
+	t.setup = nil // the context's AfterFunc stays: an abort now ends the tunnel
 	t.opt, t.done = opt, done
 	for _, ep := range []*endpoint{&t.client, &t.backend} {
 		ep.readable, ep.writable = true, true // an edge may have been spent on the setup
