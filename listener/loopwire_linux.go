@@ -180,7 +180,9 @@ func (s *Server) acceptOnLoop(l *listener) bool {
 	}
 	var a *splice.Acceptor
 	rc.Control(func(fd uintptr) {
-		a, err = s.engine.Accept(int(fd), l.acceptedOnLoop, l.acceptFailed)
+		if err = setListenerNoDelay(int(fd)); err == nil {
+			a, err = s.engine.Accept(int(fd), l.acceptedOnLoop, l.acceptFailed)
+		}
 	})
 	if err != nil {
 		s.log.Warn("accepting on a goroutine: the event loops cannot accept", "listener", l.rt.Load().cfg.Name, "err", err)

@@ -52,3 +52,43 @@ func TestAcceptedKeepAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopAcceptedNoDelay: a socket accepted with accept4 from a listening socket that
+// setListenerNoDelay set up has TCP_NODELAY, as a Go-accepted one does (the event loops accept
+// with accept4).
+func TestLoopAcceptedNoDelay(t *testing.T) {
+	ln, err := listen(context.Background(), &conf.Listener{Name: "nd", Listen: "127.0.0.1:0", Addr: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lfd int
+	rc.Control(func(fd uintptr) { lfd = int(fd) })
+	if err := setListenerNoDelay(lfd); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var afd int
+	var aerr error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		rc.Control(func(fd uintptr) { afd, _, aerr = unix.Accept4(int(fd), unix.SOCK_CLOEXEC) })
+		if aerr != unix.EAGAIN {
+			break
+		}
+	}
+	if aerr != nil {
+		t.Fatal(aerr)
+	}
+	defer unix.Close(afd)
+	if v, err := unix.GetsockoptInt(afd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v != 1 {
+		t.Errorf("accept4'd socket TCP_NODELAY = %d, %v; want 1", v, err)
+	}
+}
