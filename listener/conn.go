@@ -642,13 +642,11 @@ func (s *Server) handshakeTLS(rt *route, raw *net.TCPConn) (tc *tls.Conn, reason
 	if err := tlsterm.AwaitClientHello(raw); err != nil {
 		return nil, "tls handshake", err
 	}
-	slots := *s.handshake.Load()
-	select {
-	case slots <- struct{}{}:
-	default:
-		return nil, "max_handshakes", errors.New("too many TLS handshakes in progress")
+	release, err := s.takeHandshakeSlot()
+	if err != nil {
+		return nil, "max_handshakes", err
 	}
-	defer func() { <-slots }()
+	defer release()
 	if timeout > 0 {
 		timeout = max(timeout-time.Since(waitStart), time.Millisecond)
 	}
@@ -660,6 +658,18 @@ func (s *Server) handshakeTLS(rt *route, raw *net.TCPConn) (tc *tls.Conn, reason
 		return nil, "tls handshake", err
 	}
 	return tc, "", nil
+}
+
+// takeHandshakeSlot takes one of max_handshakes' slots, or says there is none; release gives
+// it back.
+func (s *Server) takeHandshakeSlot() (release func(), err error) {
+	slots := *s.handshake.Load()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	default:
+		return nil, errors.New("too many TLS handshakes in progress")
+	}
 }
 
 // client is who a connection is from: the socket's peer, or what a trusted PROXY header says.

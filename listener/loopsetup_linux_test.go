@@ -64,14 +64,20 @@ func TestSetupOnLoopHoldsNoGoroutine(t *testing.T) {
 	waiting = nil
 	waitActive(t, p, 0)
 
-	const simultaneous = 2000
+	if err := atOnce(2000, func(i int) error { return getFrom(addr, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// atOnce runs client(0..n-1) on n goroutines released together and returns the first error.
+func atOnce(n int, client func(i int) error) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, simultaneous)
+	errs := make(chan error, n)
 	start := make(chan struct{})
-	for i := range simultaneous {
+	for i := range n {
 		wg.Go(func() {
 			<-start
-			errs <- getFrom(addr, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250))
+			errs <- client(i)
 		})
 	}
 	close(start)
@@ -79,9 +85,10 @@ func TestSetupOnLoopHoldsNoGoroutine(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
 
 // TestSlowClientsBesideGoodOnes: 3,000 clients that connect and dribble nothing of their head
@@ -248,23 +255,8 @@ preamble = "http"
 		t.Errorf("connections without a whole ClientHello hold handshake slots:\n%s", grepLines(m, "handshakes_in_progress"))
 	}
 
-	const ready = 500
-	var wg sync.WaitGroup
-	errs := make(chan error, ready)
-	start := make(chan struct{})
-	for i := range ready {
-		wg.Go(func() {
-			<-start
-			errs <- getOverTLS(addr, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250))
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := atOnce(500, func(i int) error { return getOverTLS(addr, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250)) }); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range waiting {
 		c.Close()

@@ -3,7 +3,6 @@ package listener
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -110,17 +109,15 @@ func (w *loopWire) handshakeTLS(s *Server, rt *route) (*tls.ConnectionState, str
 		}
 		return nil, "tls handshake", err
 	}
-	slots := *s.handshake.Load()
-	select {
-	case slots <- struct{}{}:
-	default:
-		return nil, "max_handshakes", errors.New("too many TLS handshakes in progress")
+	release, err := s.takeHandshakeSlot()
+	if err != nil {
+		return nil, "max_handshakes", err
 	}
 	start := time.Now()
 	w.s.StartTLS(rt.tls.Config(), func(handshake func()) {
 		s.spawn(func() {
 			handshake()
-			<-slots
+			release()
 			rt.metrics.handshake.UpdateDuration(start)
 		})
 	})
