@@ -173,13 +173,11 @@ servers = ["127.0.0.1:3001"]
 	}
 }
 
-// tokenBackend answers every connection with its name and a newline, then closes.
-func tokenBackend(t *testing.T, addr, name string) string {
+// tokenBackend answers every connection to ln with name and a newline, then closes it. It
+// takes the listener (bound to port 0) rather than an address to bind again, which another
+// socket could take meanwhile.
+func tokenBackend(t *testing.T, ln net.Listener, name string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -194,7 +192,6 @@ func tokenBackend(t *testing.T, addr, name string) string {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
 }
 
 // ask connects from src to addr and returns the token the backend sent ("" when closed without one).
@@ -235,9 +232,8 @@ func TestParityWithNginx(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		ln.Close()
 		name := spec.host + ":" + port
-		tokenBackend(t, ln.Addr().String(), name)
+		tokenBackend(t, ln, name)
 		servers = append(servers, srv{name, spec.params})
 	}
 	// One server that refuses every connection: nginx and tether must both move its clients on.

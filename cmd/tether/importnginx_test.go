@@ -162,9 +162,8 @@ func TestImportNginxParity(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		ln.Close()
 		name := host + ":" + port
-		tokenBackend(t, ln.Addr().String(), name)
+		tokenBackend(t, ln, name)
 		names = append(names, name)
 	}
 	modes := []struct{ name, directive string }{
