@@ -261,14 +261,10 @@ func (t *translator) bind(p *proxy, b *Line, up *upstreamOut, preamble string, m
 // curves translates a bind's curves (OpenSSL's colon-separated group list). A group Go does not
 // have keeps tether's default, which offers X25519MLKEM768 besides X25519 and the NIST curves.
 func (t *translator) curves(b *Line, list string) []string {
-	var names []string
-	for _, g := range strings.Split(list, ":") {
-		name, err := tlsterm.GroupName(g)
-		if err != nil {
-			t.note(b, "curves: %v; tether's default groups apply", err)
-			return nil
-		}
-		names = append(names, name)
+	names, err := tlsterm.GroupList(list)
+	if err != nil {
+		t.note(b, "curves: %v; tether's default groups apply", err)
+		return nil
 	}
 	return names
 }

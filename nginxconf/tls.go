@@ -113,14 +113,10 @@ func (t *translator) curves(d *Directive) []string {
 		t.note(d, "tether's default groups apply (X25519MLKEM768, X25519, P-256, P-384, P-521 and the other hybrids)")
 		return nil
 	}
-	var names []string
-	for _, g := range strings.Split(d.Args[0], ":") {
-		name, err := tlsterm.GroupName(g)
-		if err != nil {
-			t.note(d, "%v; tether's default groups apply", err)
-			return nil
-		}
-		names = append(names, name)
+	names, err := tlsterm.GroupList(d.Args[0])
+	if err != nil {
+		t.note(d, "%v; tether's default groups apply", err)
+		return nil
 	}
 	t.note(d, "carried over as curves; Go prefers post-quantum hybrids among them whatever the order")
 	return names

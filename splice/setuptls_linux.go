@@ -100,7 +100,18 @@ func (s *Setup) HelloArrived(test func(fd int) (bool, error)) (bool, error) {
 // meanwhile.
 func (s *Setup) StartTLS(cfg *tls.Config, spawn func(func())) {
 	h := &loopHandshake{fd: s.t.client.fd, wake: make(chan struct{}, 1)}
-	tr := &transport{hs: h, remote: net.TCPAddrFromAddrPort(s.remote), local: net.TCPAddrFromAddrPort(s.LocalAddr())}
+	// Nothing in the handshake asks for the local address (only a GetCertificate could), so it
+	// costs a getsockname only then; it reads the socket itself, not the setup's cache, which
+	// the loop owns.
+	fd := h.fd
+	local := func() net.Addr {
+		var sa rawSockaddr
+		if rawGetsockname(fd, &sa) != nil {
+			return nil
+		}
+		return net.TCPAddrFromAddrPort(sa.addrPort())
+	}
+	tr := &transport{hs: h, remote: net.TCPAddrFromAddrPort(s.remote), local: local}
 	s.hs, s.tls, s.tlsTr, s.tlsErr = h, tls.Server(tr, cfg), tr, nil
 	tc, lp, t := s.tls, s.lp, s.t
 	spawn(func() {

@@ -34,8 +34,9 @@ type transport struct {
 	*net.TCPConn
 	ep *endpoint // non-nil once detached: the event loop owns the socket
 
-	hs            handshakeIO // Setup.StartTLS: the handshake's reads and writes, until ep is bound
-	local, remote net.Addr    // Setup.StartTLS: the socket's addresses
+	hs     handshakeIO     // Setup.StartTLS: the handshake's reads and writes, until ep is bound
+	remote net.Addr        // Setup.StartTLS: the client's address
+	local  func() net.Addr // Setup.StartTLS: the socket's address, read only if asked for
 }
 
 // handshakeIO is how a handshake on a goroutine reaches a socket the event loop owns.
@@ -83,7 +84,7 @@ func (t *transport) Close() error {
 
 func (t *transport) LocalAddr() net.Addr {
 	if t.TCPConn == nil {
-		return t.local
+		return t.local()
 	}
 	return t.TCPConn.LocalAddr()
 }

@@ -39,10 +39,19 @@ func GroupName(s string) (string, error) {
 	return g.name, nil
 }
 
-// IsPostQuantum reports whether the group named name is a post-quantum hybrid.
-func IsPostQuantum(name string) bool {
-	g, ok := findGroup(name)
-	return ok && strings.Contains(g.name, "MLKEM")
+// GroupList reads an OpenSSL group list, colon-separated as nginx's ssl_ecdh_curve and
+// HAProxy's curves write it, into configuration spellings (GroupName); the error names the first
+// group Go does not have.
+func GroupList(list string) ([]string, error) {
+	var names []string
+	for _, g := range strings.Split(list, ":") {
+		name, err := GroupName(g)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 func findGroup(s string) (group, bool) {
