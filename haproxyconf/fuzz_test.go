@@ -28,6 +28,15 @@ func quoteWords(c *Config) string {
 	return b.String()
 }
 
+// longestLine is the length of text's longest line, without its newline.
+func longestLine(text string) int {
+	n := 0
+	for line := range strings.Lines(text) {
+		n = max(n, len(strings.TrimSuffix(line, "\n")))
+	}
+	return n
+}
+
 // shape is the sections' words without positions.
 func shape(c *Config) string {
 	var b strings.Builder
@@ -65,12 +74,16 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		again, err := Parse("fuzz.cfg", []byte(quoteWords(c)))
-		if err != nil {
-			t.Fatalf("re-parse of %q: %v", quoteWords(c), err)
-		}
-		if shape(again) != shape(c) {
-			t.Fatalf("round trip changed the words:\n%q\n%q", shape(c), shape(again))
+		// Quoting adds bytes: a line near maxLine may not fit quoted, and then only the parse
+		// that follows is checked.
+		if quoted := quoteWords(c); longestLine(quoted) <= maxLine {
+			again, err := Parse("fuzz.cfg", []byte(quoted))
+			if err != nil {
+				t.Fatalf("re-parse of %q: %v", quoted, err)
+			}
+			if shape(again) != shape(c) {
+				t.Fatalf("round trip changed the words:\n%q\n%q", shape(c), shape(again))
+			}
 		}
 		res, err := Translate(c, "/etc/haproxy")
 		if err != nil {
